@@ -1,35 +1,167 @@
+// Package models loads the data source configuration of DESIGN §4.1 once per
+// instance and validates it, so that every handler can trust it.
 package models
 
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
-type PluginSettings struct {
-	Path    string                `json:"path"`
-	Secrets *SecretPluginSettings `json:"-"`
+// Defaults of DESIGN §4.1.
+const (
+	DefaultLokiSelector  = `{service_name="model-feedback"}`
+	DefaultESIndex       = "model-feedback-*"
+	DefaultESTimeField   = "timestamp"
+	DefaultRequestsQuery = "sum by (model_version) (increase(llm_requests_total[$__range]))"
+)
+
+// Settings is the whole configuration of one data source instance.
+type Settings struct {
+	DefaultSource query.Source `json:"defaultSource"`
+	Loki          Loki         `json:"loki"`
+	Elasticsearch Elastic      `json:"elasticsearch"`
+	Prometheus    Prometheus   `json:"prometheus"`
+	Trace         Trace        `json:"trace"`
+
+	UID  string `json:"-"`
+	Name string `json:"-"`
 }
 
-type SecretPluginSettings struct {
-	ApiKey string `json:"apiKey"`
+// Loki holds the Loki connection. Password and Token come only from
+// secureJsonData and are never serialised.
+type Loki struct {
+	URL           string `json:"url"`
+	Selector      string `json:"selector"`
+	Tenant        string `json:"tenant"`
+	BasicAuthUser string `json:"basicAuthUser"`
+	Password      string `json:"-"`
+	Token         string `json:"-"`
 }
 
-func LoadPluginSettings(source backend.DataSourceInstanceSettings) (*PluginSettings, error) {
-	settings := PluginSettings{}
-	err := json.Unmarshal(source.JSONData, &settings)
-	if err != nil {
-		return nil, fmt.Errorf("could not unmarshal PluginSettings json: %w", err)
+// Elastic holds the Elasticsearch connection.
+type Elastic struct {
+	URL           string `json:"url"`
+	Index         string `json:"index"`
+	TimeField     string `json:"timeField"`
+	BasicAuthUser string `json:"basicAuthUser"`
+	Password      string `json:"-"`
+	APIKey        string `json:"-"`
+}
+
+// Prometheus holds the metrics connection and the PromQL templates.
+type Prometheus struct {
+	URL           string `json:"url"`
+	RequestsQuery string `json:"requestsQuery"`
+	LatencyQuery  string `json:"latencyQuery"`
+	BasicAuthUser string `json:"basicAuthUser"`
+	Password      string `json:"-"`
+	Token         string `json:"-"`
+}
+
+// Trace configures the drill-down.
+type Trace struct {
+	ExecutionLogsQuery string `json:"executionLogsQuery"`
+	TempoDatasourceUID string `json:"tempoDatasourceUid"`
+}
+
+// SettingError names the setting that is wrong.
+type SettingError struct {
+	Setting string
+	Message string
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("setting %s: %s", e.Setting, e.Message)
+}
+
+// Load reads and validates the instance settings. Secrets are read from
+// DecryptedSecureJSONData only.
+func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
+	cfg := &Settings{UID: s.UID, Name: s.Name}
+	if len(strings.TrimSpace(string(s.JSONData))) > 0 {
+		if err := json.Unmarshal(s.JSONData, cfg); err != nil {
+			return nil, &SettingError{Setting: "jsonData", Message: "not valid JSON for this data source: " + err.Error()}
+		}
 	}
-
-	settings.Secrets = loadSecretPluginSettings(source.DecryptedSecureJSONData)
-
-	return &settings, nil
+	sec := s.DecryptedSecureJSONData
+	cfg.Loki.Password, cfg.Loki.Token = sec["lokiPassword"], sec["lokiToken"]
+	cfg.Elasticsearch.Password, cfg.Elasticsearch.APIKey = sec["elasticsearchPassword"], sec["elasticsearchApiKey"]
+	cfg.Prometheus.Password, cfg.Prometheus.Token = sec["prometheusPassword"], sec["prometheusToken"]
+	cfg.applyDefaults()
+	return cfg, cfg.validate()
 }
 
-func loadSecretPluginSettings(source map[string]string) *SecretPluginSettings {
-	return &SecretPluginSettings{
-		ApiKey: source["apiKey"],
+func (c *Settings) applyDefaults() {
+	c.Loki.URL = strings.TrimRight(strings.TrimSpace(c.Loki.URL), "/")
+	c.Elasticsearch.URL = strings.TrimRight(strings.TrimSpace(c.Elasticsearch.URL), "/")
+	c.Prometheus.URL = strings.TrimRight(strings.TrimSpace(c.Prometheus.URL), "/")
+	if strings.TrimSpace(c.Loki.Selector) == "" {
+		c.Loki.Selector = DefaultLokiSelector
 	}
+	if c.Elasticsearch.Index == "" {
+		c.Elasticsearch.Index = DefaultESIndex
+	}
+	if c.Elasticsearch.TimeField == "" {
+		c.Elasticsearch.TimeField = DefaultESTimeField
+	}
+	if c.Prometheus.RequestsQuery == "" {
+		c.Prometheus.RequestsQuery = DefaultRequestsQuery
+	}
+	if c.DefaultSource == "" {
+		c.DefaultSource = query.SourceLoki
+		if c.Loki.URL == "" && c.Elasticsearch.URL != "" {
+			c.DefaultSource = query.SourceElasticsearch
+		}
+	}
+}
+
+func (c *Settings) validate() error {
+	if c.DefaultSource != query.SourceLoki && c.DefaultSource != query.SourceElasticsearch {
+		return &SettingError{Setting: "defaultSource", Message: fmt.Sprintf("%q is not loki or elasticsearch", c.DefaultSource)}
+	}
+	for _, u := range []struct{ name, val string }{
+		{"loki.url", c.Loki.URL}, {"elasticsearch.url", c.Elasticsearch.URL}, {"prometheus.url", c.Prometheus.URL},
+	} {
+		if u.val == "" {
+			continue
+		}
+		p, err := url.Parse(u.val)
+		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return &SettingError{Setting: u.name, Message: fmt.Sprintf("%q is not an http(s) URL such as http://host:port", u.val)}
+		}
+	}
+	if err := validSelector(c.Loki.Selector); err != nil {
+		return &SettingError{Setting: "loki.selector", Message: err.Error()}
+	}
+	if c.Loki.Token != "" && c.Loki.BasicAuthUser != "" {
+		return &SettingError{Setting: "loki.basicAuthUser", Message: "set either basic auth or a bearer token (lokiToken), not both"}
+	}
+	return nil
+}
+
+// Configured reports whether a source has a URL.
+func (c *Settings) Configured(s query.Source) bool {
+	switch s {
+	case query.SourceLoki:
+		return c.Loki.URL != ""
+	case query.SourceElasticsearch:
+		return c.Elasticsearch.URL != ""
+	}
+	return false
+}
+
+// validSelector does the cheap shape check; package loki parses the
+// matchers when it connects and reports the details under the same setting.
+func validSelector(s string) error {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
+		return fmt.Errorf("%q is not a stream selector like {service_name=\"model-feedback\"}", s)
+	}
+	return nil
 }

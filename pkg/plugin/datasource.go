@@ -1,116 +1,153 @@
+// Package plugin is the Grafana data source: it routes queries by type,
+// answers resources for the editors and runs the health check.
 package plugin
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/datasource"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
-	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
+
+	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
+	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
-// Make sure Datasource implements required interfaces. This is important to do
-// since otherwise we will only get a not implemented error response from plugin in
-// runtime. In this example datasource instance implements backend.QueryDataHandler,
-// backend.CheckHealthHandler interfaces. Plugin should not implement all these
-// interfaces - only those which are required for a particular task.
 var (
 	_ backend.QueryDataHandler      = (*Datasource)(nil)
 	_ backend.CheckHealthHandler    = (*Datasource)(nil)
+	_ backend.CallResourceHandler   = (*Datasource)(nil)
 	_ instancemgmt.InstanceDisposer = (*Datasource)(nil)
 )
 
-// NewDatasource creates a new datasource instance.
-func NewDatasource(_ context.Context, _ backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	return &Datasource{}, nil
+// Datasource is one configured instance.
+type Datasource struct {
+	settings *models.Settings
+	// settingsErr is kept instead of failing instance creation so that the
+	// health check and every query can say which setting is wrong.
+	settingsErr error
+	sources     map[query.Source]Source
+	sourceErrs  map[query.Source]error
+	mux         *datasource.QueryTypeMux
+	resources   backend.CallResourceHandler
 }
 
-// Datasource is an example datasource which can respond to data queries, reports
-// its health and has streaming skills.
-type Datasource struct{}
-
-// Dispose here tells plugin SDK that plugin wants to clean up resources when a new instance
-// created. As soon as datasource settings change detected by SDK old datasource instance will
-// be disposed and a new one will be created using NewSampleDatasource factory function.
-func (d *Datasource) Dispose() {
-	// Clean up datasource instance resources.
+// NewDatasource is the instance factory given to the SDK.
+func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
+	d := &Datasource{sources: map[query.Source]Source{}, sourceErrs: map[query.Source]error{}}
+	d.settings, d.settingsErr = models.Load(s)
+	if d.settingsErr == nil {
+		d.connect()
+	}
+	d.mux = datasource.NewQueryTypeMux()
+	d.mux.HandleFunc(string(query.Breakdown), d.handle(d.breakdown))
+	d.mux.HandleFunc(string(query.Timeseries), d.handle(d.timeseries))
+	d.mux.HandleFunc(string(query.Feedback), d.handle(d.feedback))
+	// Empty type: the query's JSON decides (breakdown by default); any other
+	// type reaches here too and gets a clear error from query.Parse.
+	d.mux.HandleFunc("", d.handle(d.byJSONType))
+	d.resources = httpadapter.New(d.resourceRoutes())
+	return d, nil
 }
 
-// QueryData handles multiple queries and returns multiple responses.
-// req contains the queries []DataQuery (where each query contains RefID as a unique identifier).
-// The QueryDataResponse contains a map of RefID to the response for each query, and each response
-// contains Frames ([]*Frame).
+// connect builds a client per configured source; an unconfigured source is
+// remembered so that a query for it gets an error naming the setting.
+func (d *Datasource) connect() {
+	if c, err := loki.New(d.settings.Loki); err != nil {
+		d.sourceErrs[query.SourceLoki] = err
+	} else {
+		d.sources[query.SourceLoki] = c
+	}
+	if c, err := newElastic(d.settings.Elasticsearch); err != nil {
+		d.sourceErrs[query.SourceElasticsearch] = err
+	} else if c != nil {
+		d.sources[query.SourceElasticsearch] = c
+	}
+}
+
+// Dispose releases nothing: HTTP clients hold no resources beyond idle
+// connections, which the GC reclaims.
+func (d *Datasource) Dispose() {}
+
+// QueryData answers all queries of a request; each query's failure stays in
+// its own response.
 func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
-	// create response struct
-	response := backend.NewQueryDataResponse()
-
-	// loop over queries and execute them individually.
-	for _, q := range req.Queries {
-		res := d.query(ctx, req.PluginContext, q)
-
-		// save the response in a hashmap
-		// based on with RefID as identifier
-		response.Responses[q.RefID] = res
-	}
-
-	return response, nil
+	return d.mux.QueryData(ctx, req)
 }
 
-type queryModel struct{}
+type queryFunc func(ctx context.Context, q query.Query, src Source) backend.DataResponse
 
-func (d *Datasource) query(_ context.Context, pCtx backend.PluginContext, query backend.DataQuery) backend.DataResponse {
-	var response backend.DataResponse
-
-	// Unmarshal the JSON into our queryModel.
-	var qm queryModel
-
-	err := json.Unmarshal(query.JSON, &qm)
-	if err != nil {
-		return backend.ErrDataResponse(backend.StatusBadRequest, fmt.Sprintf("json unmarshal: %v", err.Error()))
+// handle parses every query of a request and runs fn on each, classifying
+// errors at this boundary: bad queries and unconfigured sources are the
+// user's (downstream), panics and the rest are the plugin's.
+func (d *Datasource) handle(fn queryFunc) backend.QueryDataHandlerFunc {
+	return func(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
+		resp := backend.NewQueryDataResponse()
+		for _, dq := range req.Queries {
+			resp.Responses[dq.RefID] = d.one(ctx, dq, fn)
+		}
+		return resp, nil
 	}
-
-	// create data frame response.
-	// For an overview on data frames and how grafana handles them:
-	// https://grafana.com/developers/plugin-tools/introduction/data-frames
-	frame := data.NewFrame("response")
-
-	// add fields.
-	frame.Fields = append(frame.Fields,
-		data.NewField("time", nil, []time.Time{query.TimeRange.From, query.TimeRange.To}),
-		data.NewField("values", nil, []int64{10, 20}),
-	)
-
-	// add the frames to the response.
-	response.Frames = append(response.Frames, frame)
-
-	return response
 }
 
-// CheckHealth handles health checks sent from Grafana to the plugin.
-// The main use case for these health checks is the test button on the
-// datasource configuration page which allows users to verify that
-// a datasource is working as expected.
-func (d *Datasource) CheckHealth(_ context.Context, req *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
-	res := &backend.CheckHealthResult{}
-	config, err := models.LoadPluginSettings(*req.PluginContext.DataSourceInstanceSettings)
-
+func (d *Datasource) one(ctx context.Context, dq backend.DataQuery, fn queryFunc) (res backend.DataResponse) {
+	defer func() {
+		if r := recover(); r != nil {
+			res = backend.ErrorResponseWithErrorSource(backend.PluginError(fmt.Errorf("internal error in query %s: %v", dq.RefID, r)))
+		}
+	}()
+	if d.settingsErr != nil {
+		return backend.ErrorResponseWithErrorSource(backend.DownstreamError(d.settingsErr))
+	}
+	q, err := query.Parse(dq, d.settings.DefaultSource)
 	if err != nil {
-		res.Status = backend.HealthStatusError
-		res.Message = "Unable to load settings"
-		return res, nil
+		return backend.ErrorResponseWithErrorSource(backend.DownstreamError(err))
 	}
-
-	if config.Secrets.ApiKey == "" {
-		res.Status = backend.HealthStatusError
-		res.Message = "API key is missing"
-		return res, nil
+	src, err := d.source(q.Source)
+	if err != nil {
+		return backend.ErrorResponseWithErrorSource(backend.DownstreamError(err))
 	}
+	return fn(ctx, q, src)
+}
 
-	return &backend.CheckHealthResult{
-		Status:  backend.HealthStatusOk,
-		Message: "Data source is working",
-	}, nil
+func (d *Datasource) source(s query.Source) (Source, error) {
+	if src, ok := d.sources[s]; ok {
+		return src, nil
+	}
+	if err := d.sourceErrs[s]; err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("source %q is not configured", s)
+}
+
+func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) backend.DataResponse {
+	switch q.Type {
+	case query.Breakdown:
+		return d.breakdown(ctx, q, src)
+	case query.Timeseries:
+		return d.timeseries(ctx, q, src)
+	case query.Feedback:
+		return d.feedback(ctx, q, src)
+	}
+	return backend.ErrorResponseWithErrorSource(backend.DownstreamError(
+		fmt.Errorf("query type %q is not available yet in this version of the data source", q.Type)))
+}
+
+// errorResponse keeps the executed query visible next to the error, so the
+// inspector shows what failed.
+func errorResponse(err error, meta frames.Meta) backend.DataResponse {
+	var qe *query.Error
+	if errors.As(err, &qe) {
+		err = backend.DownstreamError(err)
+	}
+	res := backend.ErrorResponseWithErrorSource(err)
+	if meta.Executed != "" {
+		res.Frames = append(res.Frames, frames.EmptyWithQuery(meta))
+	}
+	return res
 }

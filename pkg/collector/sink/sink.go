@@ -1,0 +1,60 @@
+// Package sink defines what the collector's delivery loop needs from a
+// destination (Loki, Elasticsearch). Implementations live in sub-packages.
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Record is one spooled event on its way to a sink.
+type Record struct {
+	// Seq is the spool position; the delivery loop advances a sink's cursor
+	// past Seq only after Deliver acknowledged it.
+	Seq uint64
+	// Line is the compact event JSON exactly as it must be stored (the Loki
+	// line, the Elasticsearch document source).
+	Line []byte
+}
+
+// Sink delivers batches with acknowledgement.
+//
+// Deliver returns nil only when every record is durably accepted by the
+// destination (Loki answered 2xx for the push; Elasticsearch answered every
+// bulk item with 2xx, or 409 for an _id that already exists). Any other
+// outcome is an error; the delivery loop retries the whole batch with backoff,
+// which is safe because both destinations de-duplicate redelivered records
+// (DESIGN §5). A *RejectedError lists records the destination refused
+// permanently (4xx other than 408/409/429): the loop dead-letters those with
+// the reason and retries nothing else from the batch.
+type Sink interface {
+	Name() string
+	Deliver(ctx context.Context, batch []Record) error
+	// Ping checks reachability for /readyz.
+	Ping(ctx context.Context) error
+}
+
+// Rejection is one record refused permanently, with the destination's reason.
+type Rejection struct {
+	Seq    uint64
+	Reason string
+}
+
+// RejectedError reports permanent per-record failures; every record of the
+// batch not listed was accepted.
+type RejectedError struct {
+	Rejections []Rejection
+}
+
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("%d record(s) rejected permanently, first: seq %d: %s",
+		len(e.Rejections), e.Rejections[0].Seq, e.Rejections[0].Reason)
+}
+
+// AsRejected unwraps a *RejectedError.
+func AsRejected(err error) (*RejectedError, bool) {
+	var r *RejectedError
+	ok := errors.As(err, &r)
+	return r, ok
+}

@@ -1,0 +1,341 @@
+// Package frames turns source-neutral results into the data frames of
+// DESIGN §4.3. Loki and Elasticsearch both produce these results, so a
+// dashboard or an alert rule sees the same fields whichever source answers.
+package frames
+
+import (
+	"encoding/json"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+)
+
+// Meta is what the source reports about how it answered.
+type Meta struct {
+	// Executed is the LogQL / DSL that ran, shown in the query inspector.
+	Executed string
+	Stats    []data.QueryStat
+	Notices  []data.Notice
+}
+
+// Group is one row of a breakdown: the values of the groupBy dimensions (in
+// groupBy order) and the number of events.
+type Group struct {
+	Values []string
+	Count  float64
+}
+
+// Breakdown is the result of a breakdown query. Total is the number of
+// events matched regardless of grouping; with groupBy tag an event may count
+// in several groups, so Total is not the sum of the counts.
+type Breakdown struct {
+	Dims   []string
+	Groups []Group
+	Total  float64
+}
+
+// BreakdownFrame builds the numeric-long frame: one string field per
+// dimension, float64 count (and share), sorted by count descending, then by
+// the dimension values so equal counts keep a stable order.
+func BreakdownFrame(b Breakdown, withShare bool, meta Meta) *data.Frame {
+	groups := append([]Group(nil), b.Groups...)
+	sort.SliceStable(groups, func(i, j int) bool {
+		if groups[i].Count != groups[j].Count {
+			return groups[i].Count > groups[j].Count
+		}
+		return strings.Join(groups[i].Values, "\x00") < strings.Join(groups[j].Values, "\x00")
+	})
+	fields := make([]*data.Field, 0, len(b.Dims)+2)
+	for d, dim := range b.Dims {
+		vals := make([]string, len(groups))
+		for i, g := range groups {
+			vals[i] = g.Values[d]
+		}
+		fields = append(fields, data.NewField(dim, nil, vals))
+	}
+	counts := make([]float64, len(groups))
+	for i, g := range groups {
+		counts[i] = g.Count
+	}
+	fields = append(fields, data.NewField("count", nil, counts))
+	if withShare {
+		shares := make([]float64, len(groups))
+		for i, g := range groups {
+			shares[i] = Ratio(g.Count, b.Total)
+		}
+		share := data.NewField("share", nil, shares)
+		share.Config = &data.FieldConfig{Unit: "percentunit"}
+		fields = append(fields, share)
+	}
+	f := data.NewFrame("breakdown", fields...)
+	setMeta(f, data.FrameTypeNumericLong, data.FrameTypeVersion{0, 1}, meta)
+	return f
+}
+
+// Ratio is num/den, or NaN when den is 0: a share of nothing is not a number,
+// and Grafana shows NaN as a gap rather than a misleading 0.
+func Ratio(num, den float64) float64 {
+	if den == 0 {
+		return nan()
+	}
+	return num / den
+}
+
+// Series is one time series of counts; Values are the group values in
+// dimension order, Points are keyed by Unix milliseconds.
+type Series struct {
+	Values []string
+	Points map[int64]float64
+}
+
+// Grid is the sequence of step timestamps a series is reported on.
+type Grid struct {
+	Start time.Time
+	Step  time.Duration
+	N     int
+}
+
+// NewGrid covers [from, to] with steps aligned to multiples of step since the
+// Unix epoch, the way Loki evaluates range queries, so both sources put their
+// points on the same timestamps.
+func NewGrid(from, to time.Time, step time.Duration) Grid {
+	s := step.Milliseconds()
+	if s <= 0 {
+		s = 1
+	}
+	first := ceilDiv(from.UnixMilli(), s) * s
+	last := ceilDiv(to.UnixMilli(), s) * s
+	return Grid{Start: time.UnixMilli(first).UTC(), Step: time.Duration(s) * time.Millisecond, N: int((last-first)/s) + 1}
+}
+
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a > 0 {
+		q++
+	}
+	return q
+}
+
+// Times lists the grid's timestamps.
+func (g Grid) Times() []time.Time {
+	out := make([]time.Time, g.N)
+	for i := range out {
+		out[i] = g.Start.Add(time.Duration(i) * g.Step)
+	}
+	return out
+}
+
+// TimeseriesFrames builds one timeseries-multi frame per series, each on the
+// full grid with missing steps as 0 (no event in a step is a count of 0).
+// Series are ordered by their values; no series gives no frames.
+func TimeseriesFrames(dims []string, series []Series, grid Grid, share bool, totals map[int64]float64, meta Meta) []*data.Frame {
+	series = append([]Series(nil), series...)
+	sort.SliceStable(series, func(i, j int) bool {
+		return strings.Join(series[i].Values, "\x00") < strings.Join(series[j].Values, "\x00")
+	})
+	times := grid.Times()
+	out := make([]*data.Frame, 0, len(series))
+	for _, s := range series {
+		vals := make([]float64, len(times))
+		for i, t := range times {
+			ms := t.UnixMilli()
+			v := s.Points[ms]
+			if share {
+				v = Ratio(v, totals[ms])
+			}
+			vals[i] = v
+		}
+		labels := data.Labels{}
+		for d, dim := range dims {
+			labels[dim] = s.Values[d]
+		}
+		value := data.NewField("value", labels, vals)
+		if share {
+			value.Config = &data.FieldConfig{Unit: "percentunit"}
+		}
+		f := data.NewFrame("", data.NewField("time", nil, append([]time.Time(nil), times...)), value)
+		setMeta(f, data.FrameTypeTimeSeriesMulti, data.FrameTypeVersion{0, 1}, meta)
+		out = append(out, f)
+	}
+	return out
+}
+
+// Entry is one event read back from a source.
+type Entry struct {
+	Time  time.Time
+	Event feedback.Event
+}
+
+// Links are the data links put on correlation_id cells.
+type Links struct {
+	DatasourceUID  string
+	DatasourceName string
+	Source         string
+}
+
+// SortEntries orders entries newest first; ties (same nanosecond) by id so
+// that both sources agree on the order.
+func SortEntries(entries []Entry) {
+	sort.SliceStable(entries, func(i, j int) bool {
+		if !entries[i].Time.Equal(entries[j].Time) {
+			return entries[i].Time.After(entries[j].Time)
+		}
+		return entryKey(entries[i]) < entryKey(entries[j])
+	})
+}
+
+func entryKey(e Entry) string {
+	return string(e.Event.Kind) + "\x00" + e.Event.FeedbackID + "\x00" + e.Event.CorrelationID
+}
+
+// FeedbackFrame builds the log-lines frame of DESIGN §4.3 from entries
+// already sorted and limited by the caller.
+func FeedbackFrame(entries []Entry, links Links, meta Meta) *data.Frame {
+	n := len(entries)
+	ts := make([]time.Time, n)
+	body := make([]string, n)
+	sev := make([]string, n)
+	id := make([]string, n)
+	labels := make([]json.RawMessage, n)
+	corr := make([]string, n)
+	version := make([]string, n)
+	sent := make([]string, n)
+	tags := make([]string, n)
+	reason := make([]string, n)
+	for i, en := range entries {
+		e := en.Event
+		ts[i] = en.Time.UTC()
+		body[i] = Body(&e)
+		sev[i] = string(e.Severity)
+		if sev[i] == "" {
+			sev[i] = string(feedback.SeverityInfo)
+		}
+		id[i] = e.FeedbackID
+		if id[i] == "" {
+			id[i] = e.CorrelationID
+		}
+		labels[i] = eventLabels(&e)
+		corr[i] = e.CorrelationID
+		version[i] = e.Model.Version
+		sent[i] = string(e.Sentiment)
+		tags[i] = strings.Join(e.Tags, ", ")
+		reason[i] = e.Reason
+	}
+	corrField := data.NewField("correlation_id", nil, corr)
+	corrField.Config = &data.FieldConfig{Links: correlationLinks(links)}
+	f := data.NewFrame("feedback",
+		data.NewField("timestamp", nil, ts),
+		data.NewField("body", nil, body),
+		data.NewField("severity", nil, sev),
+		data.NewField("id", nil, id),
+		data.NewField("labels", nil, labels),
+		corrField,
+		data.NewField("model_version", nil, version),
+		data.NewField("sentiment", nil, sent),
+		data.NewField("tags", nil, tags),
+		data.NewField("reason", nil, reason),
+	)
+	setMeta(f, data.FrameTypeLogLines, data.FrameTypeVersion{0, 0}, meta)
+	f.Meta.PreferredVisualization = data.VisTypeLogs
+	return f
+}
+
+// Body is the line shown in the Logs panel: the comment when there is one,
+// otherwise a short summary of the event.
+func Body(e *feedback.Event) string {
+	if e.Comment != "" {
+		return e.Comment
+	}
+	withReason := func(s string) string {
+		if e.Reason != "" {
+			return s + " " + e.Reason
+		}
+		return s
+	}
+	switch e.Kind {
+	case feedback.KindFeedback:
+		switch e.Sentiment {
+		case feedback.Positive:
+			return withReason("👍")
+		case feedback.Negative:
+			return withReason("👎")
+		default:
+			return withReason("😐")
+		}
+	case feedback.KindReview:
+		return strings.TrimSpace("review " + e.Verdict + " by " + e.Reviewer)
+	case feedback.KindEscalation:
+		if e.Ticket != nil {
+			return "escalated to " + e.Ticket.System + " " + e.Ticket.Key
+		}
+		return "escalated"
+	case feedback.KindNotification:
+		return "notified of " + e.ResolutionID + " via " + e.Channel
+	case feedback.KindResolution:
+		return "resolution " + e.ResolutionID
+	case feedback.KindInteraction:
+		if e.Context != nil {
+			return e.Context.Input
+		}
+	}
+	return string(e.Kind)
+}
+
+// eventLabels are the event's stream-label values (DESIGN §3), built from the
+// event itself so that Loki and Elasticsearch rows carry identical labels.
+func eventLabels(e *feedback.Event) json.RawMessage {
+	l := map[string]string{"kind": string(e.Kind), "model_id": e.Model.ID, "model_version": e.Model.Version}
+	if e.Kind == feedback.KindFeedback && e.Sentiment != "" {
+		l["sentiment"] = string(e.Sentiment)
+	}
+	b, _ := json.Marshal(l) // a map of strings always marshals
+	return b
+}
+
+func correlationLinks(l Links) []data.DataLink {
+	trace := data.DataLink{
+		Title: "Trace drill-down",
+		URL:   "/d/feedbackloop-trace?var-correlation_id=${__value.raw}&${__url_time_range}",
+	}
+	if l.DatasourceUID == "" {
+		return []data.DataLink{trace}
+	}
+	explore := data.DataLink{
+		Title: "Open trace in Explore",
+		Internal: &data.InternalDataLink{
+			DatasourceUID:  l.DatasourceUID,
+			DatasourceName: l.DatasourceName,
+			Query: map[string]any{
+				"queryType":     "trace",
+				"source":        l.Source,
+				"correlationId": "${__value.raw}",
+			},
+		},
+	}
+	return []data.DataLink{trace, explore}
+}
+
+func setMeta(f *data.Frame, typ data.FrameType, v data.FrameTypeVersion, m Meta) {
+	f.Meta = &data.FrameMeta{
+		Type:                typ,
+		TypeVersion:         v,
+		ExecutedQueryString: m.Executed,
+		Stats:               m.Stats,
+		Notices:             m.Notices,
+	}
+}
+
+func nan() float64 { return math.NaN() }
+
+// EmptyWithQuery is a frame without fields that carries the executed query,
+// so a failed or empty answer still shows in the inspector what ran.
+func EmptyWithQuery(m Meta) *data.Frame {
+	f := data.NewFrame("")
+	f.Meta = &data.FrameMeta{ExecutedQueryString: m.Executed, Stats: m.Stats, Notices: m.Notices}
+	return f
+}

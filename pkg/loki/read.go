@@ -1,0 +1,244 @@
+package loki
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/query"
+)
+
+// Breakdown counts events per group over the whole range with one instant
+// query at the range end. Loki's instant window is (end-range, end].
+func (c *Client) Breakdown(ctx context.Context, q query.Query) (frames.Breakdown, frames.Meta, error) {
+	b := builder{sel: c.sel, q: q}
+	r := q.Range()
+	tags, err := c.groupTags(ctx, b, r)
+	if err != nil {
+		return frames.Breakdown{}, frames.Meta{}, err
+	}
+	out := frames.Breakdown{Dims: q.GroupBy}
+	if len(tags) == 0 && q.HasGroup("tag") {
+		return out, frames.Meta{Executed: "(no tags in range)"}, nil
+	}
+	logql := b.countExpr(r, tags)
+	resp, err := c.instant(ctx, logql, q.To)
+	if err != nil {
+		return out, frames.Meta{Executed: logql}, err
+	}
+	series, err := resp.Metric()
+	if err != nil {
+		return out, frames.Meta{Executed: logql}, err
+	}
+	meta := frames.Meta{Executed: logql, Stats: resp.Stats()}
+	for _, s := range series {
+		out.Groups = append(out.Groups, frames.Group{Values: groupValues(q, s.Labels), Count: s.Samples[0].V})
+		out.Total += s.Samples[0].V
+	}
+	if q.Metric == query.MetricShare && q.HasGroup("tag") {
+		total := b.totalExpr(r)
+		meta.Executed += "\n" + total
+		tr, err := c.instant(ctx, total, q.To)
+		if err != nil {
+			return out, meta, err
+		}
+		ts, err := tr.Metric()
+		if err != nil {
+			return out, meta, err
+		}
+		out.Total = 0
+		for _, s := range ts {
+			out.Total += s.Samples[0].V
+		}
+	}
+	return out, meta, nil
+}
+
+// Timeseries counts events per group and step with one range query; the
+// count window of each point is its step, so points neither overlap nor
+// leave gaps.
+func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series, map[int64]float64, frames.Meta, error) {
+	b := builder{sel: c.sel, q: q}
+	step := q.Step()
+	tags, err := c.groupTags(ctx, b, q.Range())
+	if err != nil {
+		return nil, nil, frames.Meta{}, err
+	}
+	if len(tags) == 0 && q.HasGroup("tag") {
+		return nil, nil, frames.Meta{Executed: "(no tags in range)"}, nil
+	}
+	logql := b.countExpr(step, tags)
+	resp, err := c.rangeMetric(ctx, logql, q.From, q.To, step)
+	if err != nil {
+		return nil, nil, frames.Meta{Executed: logql}, err
+	}
+	ms, err := resp.Metric()
+	if err != nil {
+		return nil, nil, frames.Meta{Executed: logql}, err
+	}
+	meta := frames.Meta{Executed: logql, Stats: resp.Stats()}
+	series := make([]frames.Series, len(ms))
+	totals := map[int64]float64{}
+	for i, s := range ms {
+		series[i] = frames.Series{Values: groupValues(q, s.Labels), Points: make(map[int64]float64, len(s.Samples))}
+		for _, p := range s.Samples {
+			series[i].Points[p.T.UnixMilli()] = p.V
+			totals[p.T.UnixMilli()] += p.V
+		}
+	}
+	if q.Metric == query.MetricShare && q.HasGroup("tag") {
+		total := b.totalExpr(step)
+		meta.Executed += "\n" + total
+		tr, err := c.rangeMetric(ctx, total, q.From, q.To, step)
+		if err != nil {
+			return nil, nil, meta, err
+		}
+		ts, err := tr.Metric()
+		if err != nil {
+			return nil, nil, meta, err
+		}
+		totals = map[int64]float64{}
+		for _, s := range ts {
+			for _, p := range s.Samples {
+				totals[p.T.UnixMilli()] += p.V
+			}
+		}
+	}
+	return series, totals, meta, nil
+}
+
+// groupTags decides the per-tag legs: the query's tags when it names some
+// (grouping by tag then means "these tags"), otherwise the taxonomy plus
+// every custom tag seen in range.
+func (c *Client) groupTags(ctx context.Context, b builder, r time.Duration) ([]string, error) {
+	if !b.q.HasGroup("tag") {
+		return nil, nil
+	}
+	if len(b.q.Tags) > 0 {
+		return b.q.Tags, nil
+	}
+	seen, err := c.discoverTags(ctx, b, r)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]string(nil), feedback.Taxonomy...)
+	for _, t := range seen {
+		if !feedback.InTaxonomy(t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// discoverTags returns the sorted distinct tags carried by events matching
+// the builder's query in the range ending at its end.
+func (c *Client) discoverTags(ctx context.Context, b builder, r time.Duration) ([]string, error) {
+	resp, err := c.instant(ctx, b.tagsDiscoveryExpr(r), b.q.To)
+	if err != nil {
+		return nil, err
+	}
+	series, err := resp.Metric()
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, s := range series {
+		var tags []string
+		if json.Unmarshal([]byte(s.Labels["tags"]), &tags) != nil {
+			continue // not an array: an event outside the contract
+		}
+		for _, t := range tags {
+			if feedback.ValidTag(t) {
+				set[t] = true
+			}
+		}
+	}
+	return sortedKeys(set), nil
+}
+
+func sortedKeys(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// groupValues reads the groupBy dimensions from a series' labels.
+func groupValues(q query.Query, labels map[string]string) []string {
+	vals := make([]string, len(q.GroupBy))
+	for i, g := range q.GroupBy {
+		if g == "tag" {
+			vals[i] = labels["tag"]
+			continue
+		}
+		fd, _ := query.LookupField(g, false)
+		vals[i] = labels[fd.LokiLabel]
+	}
+	return vals
+}
+
+// Feedback lists the newest events matching the query.
+func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+	logql := builder{sel: c.sel, q: q}.base(true).String()
+	entries, meta, err := c.entries(ctx, logql, q.From, q.To, q.Limit, "backward")
+	if err != nil {
+		return nil, meta, err
+	}
+	frames.SortEntries(entries)
+	if len(entries) >= q.Limit {
+		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
+			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, query.MaxLimit)})
+	}
+	return entries, meta, nil
+}
+
+// entries runs a log query and decodes every line as an event. A line that
+// is not an event (something else written under the selector) is skipped
+// and counted in a notice rather than failing the panel.
+func (c *Client) entries(ctx context.Context, logql string, from, to time.Time, limit int, direction string) ([]frames.Entry, frames.Meta, error) {
+	meta := frames.Meta{Executed: logql}
+	resp, err := c.logs(ctx, logql, from, to, limit, direction)
+	if err != nil {
+		return nil, meta, err
+	}
+	meta.Stats = resp.Stats()
+	lines, err := resp.Streams()
+	if err != nil {
+		return nil, meta, err
+	}
+	out := make([]frames.Entry, 0, len(lines))
+	bad := 0
+	for _, l := range lines {
+		var e feedback.Event
+		if err := json.Unmarshal([]byte(l.Line), &e); err != nil || e.Kind == "" {
+			bad++
+			continue
+		}
+		out = append(out, frames.Entry{Time: l.T, Event: e})
+	}
+	if bad > 0 {
+		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning,
+			Text: fmt.Sprintf("%d log line(s) under the selector are not feedback events and were skipped", bad)})
+	}
+	return out, meta, nil
+}
+
+// ExecutedFor renders the LogQL a query would run, for tests and docs.
+func (c *Client) ExecutedFor(q query.Query) string {
+	b := builder{sel: c.sel, q: q}
+	switch q.Type {
+	case query.Feedback:
+		return b.base(true).String()
+	case query.Timeseries:
+		return b.countExpr(q.Step(), q.Tags)
+	}
+	return b.countExpr(q.Range(), q.Tags)
+}

@@ -1,0 +1,13 @@
+package plugin
+
+import (
+	"github.com/feedbackloop/modelfeedback/pkg/models"
+)
+
+// newElastic connects the Elasticsearch source when it is configured.
+func newElastic(cfg models.Elastic) (Source, error) {
+	if cfg.URL == "" {
+		return nil, &models.SettingError{Setting: "elasticsearch.url", Message: "Elasticsearch is not configured: set elasticsearch.url"}
+	}
+	return nil, &models.SettingError{Setting: "elasticsearch.url", Message: "Elasticsearch support is not built into this version"}
+}

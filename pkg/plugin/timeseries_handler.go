@@ -1,0 +1,24 @@
+package plugin
+
+import (
+	"context"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+
+	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/query"
+)
+
+// timeseries answers timeseries-multi frames on a step grid; no series means
+// no frames, which alert rules read as NoData.
+func (d *Datasource) timeseries(ctx context.Context, q query.Query, src Source) backend.DataResponse {
+	if err := countMetricOnly(q); err != nil {
+		return errorResponse(err, frames.Meta{})
+	}
+	series, totals, meta, err := src.Timeseries(ctx, q)
+	if err != nil {
+		return errorResponse(err, meta)
+	}
+	grid := frames.NewGrid(q.From, q.To, q.Step())
+	return backend.DataResponse{Frames: frames.TimeseriesFrames(q.GroupBy, series, grid, q.Metric == query.MetricShare, totals, meta)}
+}

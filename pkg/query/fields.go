@@ -1,0 +1,78 @@
+package query
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Field describes where one query field lives in each backend.
+type Field struct {
+	// Name as used in filters and groupBy (DESIGN §4.2).
+	Name string
+	// StreamLabel is true when Loki has it as a stream label (DESIGN §3), so
+	// it can be matched in the selector and grouped without parsing lines.
+	StreamLabel bool
+	// LokiLabel is the label name in LogQL (stream label, or the name given to
+	// the value extracted by `| json`).
+	LokiLabel string
+	// JSONPath is the dotted path inside the event JSON (and the Elasticsearch
+	// document field).
+	JSONPath string
+	// FilterOnly fields have per-event cardinality: they may be filtered on
+	// but never grouped by.
+	FilterOnly bool
+}
+
+var fields = []Field{
+	{Name: "model_id", StreamLabel: true, LokiLabel: "model_id", JSONPath: "model.id"},
+	{Name: "model_version", StreamLabel: true, LokiLabel: "model_version", JSONPath: "model.version"},
+	{Name: "sentiment", StreamLabel: true, LokiLabel: "sentiment", JSONPath: "sentiment"},
+	{Name: "reason", LokiLabel: "reason", JSONPath: "reason"},
+	{Name: "tag", LokiLabel: "tags", JSONPath: "tags"},
+	{Name: "severity", LokiLabel: "severity", JSONPath: "severity"},
+	{Name: "source", LokiLabel: "source", JSONPath: "source"},
+	{Name: "user_role", LokiLabel: "user_role", JSONPath: "user.role"},
+	{Name: "user_geo", LokiLabel: "user_geo", JSONPath: "user.geo"},
+	{Name: "correlation_id", LokiLabel: "correlation_id", JSONPath: "correlation_id", FilterOnly: true},
+	{Name: "feedback_id", LokiLabel: "feedback_id", JSONPath: "feedback_id", FilterOnly: true},
+	{Name: "user_id", LokiLabel: "user_id", JSONPath: "user.id", FilterOnly: true},
+}
+
+// attribute keys become part of LogQL label names and JSON paths, so they are
+// validated (never escaped): only identifier characters are allowed.
+var attributeKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+const attributesPrefix = "attributes."
+
+// LookupField resolves a field name of a filter (forFilter) or groupBy entry.
+func LookupField(name string, forFilter bool) (Field, error) {
+	if strings.HasPrefix(name, attributesPrefix) {
+		key := strings.TrimPrefix(name, attributesPrefix)
+		if !attributeKey.MatchString(key) {
+			return Field{}, fmt.Errorf("attribute key %q must match %s", key, attributeKey)
+		}
+		return Field{Name: name, LokiLabel: "attributes_" + key, JSONPath: name}, nil
+	}
+	for _, f := range fields {
+		if f.Name == name {
+			if f.FilterOnly && !forFilter {
+				return Field{}, fmt.Errorf("%q has one value per event and cannot be grouped by", name)
+			}
+			return f, nil
+		}
+	}
+	return Field{}, fmt.Errorf("unknown field %q; use one of %s", name, strings.Join(FieldNames(forFilter), ", "))
+}
+
+// FieldNames lists the names usable in filters (forFilter) or groupBy;
+// attributes.<key> stands for any attribute.
+func FieldNames(forFilter bool) []string {
+	var out []string
+	for _, f := range fields {
+		if !f.FilterOnly || forFilter {
+			out = append(out, f.Name)
+		}
+	}
+	return append(out, attributesPrefix+"<key>")
+}
