@@ -181,15 +181,27 @@ type Links struct {
 // SortEntries orders entries newest first; ties (same nanosecond) by id so
 // that both sources agree on the order.
 func SortEntries(entries []Entry) {
-	sort.SliceStable(entries, func(i, j int) bool {
-		if !entries[i].Time.Equal(entries[j].Time) {
-			return entries[i].Time.After(entries[j].Time)
+	// Sort positions, then move each entry once: an Entry is a few hundred
+	// bytes, and swapping them dominated converting 5,000 lines.
+	idx := make([]int32, len(entries))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		x, y := &entries[idx[a]], &entries[idx[b]]
+		if !x.Time.Equal(y.Time) {
+			return x.Time.After(y.Time)
 		}
-		return entryKey(entries[i]) < entryKey(entries[j])
+		return entryKey(x) < entryKey(y)
 	})
+	sorted := make([]Entry, len(entries))
+	for i, j := range idx {
+		sorted[i] = entries[j]
+	}
+	copy(entries, sorted)
 }
 
-func entryKey(e Entry) string {
+func entryKey(e *Entry) string {
 	return string(e.Event.Kind) + "\x00" + e.Event.FeedbackID + "\x00" + e.Event.CorrelationID
 }
 
@@ -289,12 +301,39 @@ func Body(e *feedback.Event) string {
 // eventLabels are the event's stream-label values (DESIGN §3), built from the
 // event itself so that Loki and Elasticsearch rows carry identical labels.
 func eventLabels(e *feedback.Event) json.RawMessage {
-	l := map[string]string{"kind": string(e.Kind), "model_id": e.Model.ID, "model_version": e.Model.Version}
+	// Built by hand: json.Marshal of a map costs more than everything else
+	// done per row. Keys are written in sorted order, like json.Marshal.
+	b := make([]byte, 0, 128)
+	b = append(b, `{"kind":`...)
+	b = appendString(b, string(e.Kind))
+	b = append(b, `,"model_id":`...)
+	b = appendString(b, e.Model.ID)
+	b = append(b, `,"model_version":`...)
+	b = appendString(b, e.Model.Version)
 	if e.Kind == feedback.KindFeedback && e.Sentiment != "" {
-		l["sentiment"] = string(e.Sentiment)
+		b = append(b, `,"sentiment":`...)
+		b = appendString(b, string(e.Sentiment))
 	}
-	b, _ := json.Marshal(l) // a map of strings always marshals
-	return b
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string. strconv.Quote is not used: its
+// \x escapes are not JSON.
+func appendString(b []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
 }
 
 func correlationLinks(l Links) []data.DataLink {

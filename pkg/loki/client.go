@@ -15,6 +15,10 @@ import (
 	"strings"
 	"time"
 
+	// goccy/go-json decodes the same bytes into the same types as
+	// encoding/json, several times faster; Loki answers of 5,000 lines are
+	// the plugin's hottest path (scripts/bench.sh).
+	fastjson "github.com/goccy/go-json"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
@@ -155,8 +159,12 @@ func (c *Client) queryAPI(ctx context.Context, path string, params url.Values) (
 	if err != nil {
 		return nil, err
 	}
+	return parseResponse(body)
+}
+
+func parseResponse(body []byte) (*Response, error) {
 	var r Response
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := fastjson.Unmarshal(body, &r); err != nil {
 		return nil, backend.DownstreamError(fmt.Errorf("Loki's answer is not a query result: %w", err))
 	}
 	if r.Status != "success" {
@@ -267,10 +275,12 @@ func (r *Response) Streams() ([]Line, error) {
 		return nil, backend.DownstreamError(fmt.Errorf("Loki answered a %q result where log lines were expected", r.Data.ResultType))
 	}
 	var s []struct {
-		Stream map[string]string   `json:"stream"`
-		Values [][]json.RawMessage `json:"values"`
+		Stream map[string]string `json:"stream"`
+		// A third element (categorize-labels) is not requested; extra
+		// array elements would be ignored anyway.
+		Values [][2]string `json:"values"`
 	}
-	if err := json.Unmarshal(r.Data.Result, &s); err != nil {
+	if err := fastjson.Unmarshal(r.Data.Result, &s); err != nil {
 		return nil, downstreamShape(err)
 	}
 	n := 0
@@ -280,21 +290,11 @@ func (r *Response) Streams() ([]Line, error) {
 	out := make([]Line, 0, n)
 	for _, st := range s {
 		for _, v := range st.Values {
-			if len(v) < 2 {
-				return nil, downstreamShape(errors.New("log entry without a line"))
-			}
-			var ts, line string
-			if err := json.Unmarshal(v[0], &ts); err != nil {
-				return nil, downstreamShape(err)
-			}
-			if err := json.Unmarshal(v[1], &line); err != nil {
-				return nil, downstreamShape(err)
-			}
-			ns, err := strconv.ParseInt(ts, 10, 64)
+			ns, err := strconv.ParseInt(v[0], 10, 64)
 			if err != nil {
 				return nil, downstreamShape(err)
 			}
-			out = append(out, Line{T: time.Unix(0, ns).UTC(), Line: line, Labels: st.Stream})
+			out = append(out, Line{T: time.Unix(0, ns).UTC(), Line: v[1], Labels: st.Stream})
 		}
 	}
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	fastjson "github.com/goccy/go-json"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
@@ -83,15 +84,7 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 		return nil, nil, frames.Meta{Executed: logql}, err
 	}
 	meta := frames.Meta{Executed: logql, Stats: resp.Stats()}
-	series := make([]frames.Series, len(ms))
-	totals := map[int64]float64{}
-	for i, s := range ms {
-		series[i] = frames.Series{Values: groupValues(q, s.Labels), Points: make(map[int64]float64, len(s.Samples))}
-		for _, p := range s.Samples {
-			series[i].Points[p.T.UnixMilli()] = p.V
-			totals[p.T.UnixMilli()] += p.V
-		}
-	}
+	series, totals := toSeries(q, ms)
 	if q.Metric == query.MetricShare && q.HasGroup("tag") {
 		total := b.totalExpr(step)
 		meta.Executed += "\n" + total
@@ -111,6 +104,21 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 		}
 	}
 	return series, totals, meta, nil
+}
+
+// toSeries keys each series by its group values and sums the points per
+// step (the share denominator when no event counts twice).
+func toSeries(q query.Query, ms []Series) ([]frames.Series, map[int64]float64) {
+	series := make([]frames.Series, len(ms))
+	totals := map[int64]float64{}
+	for i, s := range ms {
+		series[i] = frames.Series{Values: groupValues(q, s.Labels), Points: make(map[int64]float64, len(s.Samples))}
+		for _, p := range s.Samples {
+			series[i].Points[p.T.UnixMilli()] = p.V
+			totals[p.T.UnixMilli()] += p.V
+		}
+	}
+	return series, totals
 }
 
 // groupTags decides the per-tag legs: the query's tags when it names some
@@ -210,19 +218,9 @@ func (c *Client) entries(ctx context.Context, logql string, from, to time.Time, 
 		return nil, meta, err
 	}
 	meta.Stats = resp.Stats()
-	lines, err := resp.Streams()
+	out, bad, err := toEntries(resp)
 	if err != nil {
 		return nil, meta, err
-	}
-	out := make([]frames.Entry, 0, len(lines))
-	bad := 0
-	for _, l := range lines {
-		var e feedback.Event
-		if err := json.Unmarshal([]byte(l.Line), &e); err != nil || e.Kind == "" {
-			bad++
-			continue
-		}
-		out = append(out, frames.Entry{Time: l.T, Event: e})
 	}
 	if bad > 0 {
 		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning,
@@ -241,4 +239,27 @@ func (c *Client) ExecutedFor(q query.Query) string {
 		return b.countExpr(q.Step(), q.Tags)
 	}
 	return b.countExpr(q.Range(), q.Tags)
+}
+
+// lenientEvent reads events without feedback.Event's strict decoder: what
+// is already stored is shown even when a newer collector added fields.
+type lenientEvent feedback.Event
+
+// toEntries decodes every line as an event; bad counts lines that are not.
+func toEntries(resp *Response) ([]frames.Entry, int, error) {
+	lines, err := resp.Streams()
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]frames.Entry, 0, len(lines))
+	bad := 0
+	for _, l := range lines {
+		var e lenientEvent
+		if err := fastjson.UnmarshalNoEscape([]byte(l.Line), &e); err != nil || e.Kind == "" {
+			bad++
+			continue
+		}
+		out = append(out, frames.Entry{Time: l.T, Event: feedback.Event(e)})
+	}
+	return out, bad, nil
 }

@@ -1,0 +1,625 @@
+// Package elastic delivers spooled events to Elasticsearch with the Bulk API
+// and per-item acknowledgement.
+//
+// Every event is written with a `create` action under a deterministic _id, so
+// a redelivered event answers 409 version_conflict and counts as delivered:
+// the collector's at-least-once delivery never produces duplicates
+// (DESIGN.md §3, §5).
+package elastic
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	elastictemplate "github.com/feedbackloop/modelfeedback/deploy/elasticsearch"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+)
+
+// Name is the sink's name in logs and in feedbackd_delivery_total{sink}.
+const Name = "elasticsearch"
+
+const (
+	// DefaultIndex is the index prefix; events go to daily indices
+	// <prefix>-YYYY.MM.DD, which the shipped template's pattern matches.
+	DefaultIndex = "model-feedback"
+	// DefaultTimeout bounds one HTTP request when Config.Timeout is zero.
+	// Bulk requests of a few MiB need more headroom than a Loki push.
+	DefaultTimeout = 30 * time.Second
+
+	// maxIDBytes is Elasticsearch's _id limit. An over-long _id fails the
+	// whole bulk request (action_request_validation_exception), not one item,
+	// so it is caught here.
+	maxIDBytes = 512
+	// maxErrorBytes caps error bodies kept for messages and reasons.
+	maxErrorBytes = 4096
+	// maxResponseBytes bounds a bulk response; ~300 bytes per item at most
+	// a few thousand items per batch stays far below it.
+	maxResponseBytes = 64 << 20
+)
+
+// Config configures an Elasticsearch sink.
+type Config struct {
+	// URL is the Elasticsearch base URL (e.g. http://elasticsearch:9200).
+	URL string
+	// Index is the index prefix; empty means DefaultIndex.
+	Index string
+	// Username and Password select HTTP basic auth; APIKey (the base64
+	// "id:key" form Elasticsearch hands out) selects API key auth. At most
+	// one of the two may be configured.
+	Username, Password string
+	APIKey             string
+	// InstallTemplate makes the sink PUT the shipped index template (see
+	// deploy/elasticsearch) before its first bulk request and on Ping, so
+	// daily indices are never created with dynamic mappings.
+	InstallTemplate bool
+	// Timeout bounds each HTTP request, including reading the response.
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
+	// HTTPClient supplies the transport (TLS, proxies). Only its Transport
+	// is used, because go-elasticsearch takes a RoundTripper; Timeout is
+	// what bounds requests.
+	HTTPClient *http.Client
+}
+
+// Sink writes batches to Elasticsearch. It is safe for concurrent use.
+type Sink struct {
+	es           *elasticsearch.Client
+	prefix       string
+	timeout      time.Duration
+	install      bool
+	templateName string
+	templateBody []byte
+
+	mu        sync.Mutex
+	installed bool
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// New validates cfg and returns a Sink. It does not contact Elasticsearch;
+// the template, when requested, is installed by the first Ping or Deliver.
+func New(cfg Config) (*Sink, error) {
+	base, err := parseBaseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	prefix := cfg.Index
+	if prefix == "" {
+		prefix = DefaultIndex
+	}
+	if err := validatePrefix(prefix); err != nil {
+		return nil, err
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("elasticsearch: timeout must not be negative, got %s", cfg.Timeout)
+	}
+	if cfg.APIKey != "" && (cfg.Username != "" || cfg.Password != "") {
+		return nil, errors.New("elasticsearch: configure either basic auth (username/password) or an API key, not both")
+	}
+	if cfg.Password != "" && cfg.Username == "" {
+		return nil, errors.New("elasticsearch: a password is set but no username")
+	}
+
+	var transport http.RoundTripper
+	if cfg.HTTPClient != nil {
+		transport = cfg.HTTPClient.Transport
+	}
+	if transport == nil {
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	es, err := elasticsearch.NewClient(elasticsearch.Config{
+		Addresses: []string{base},
+		Username:  cfg.Username,
+		Password:  cfg.Password,
+		APIKey:    cfg.APIKey,
+		Transport: transport,
+		// The delivery loop owns retries and backoff; client-side retries
+		// would multiply the Timeout and hide outages from its metrics.
+		DisableRetry: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch: %w", err)
+	}
+
+	s := &Sink{
+		es:      es,
+		prefix:  prefix,
+		timeout: cfg.Timeout,
+		install: cfg.InstallTemplate,
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if cfg.InstallTemplate {
+		s.templateName, s.templateBody, err = templateFor(prefix)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func parseBaseURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("elasticsearch: URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("elasticsearch: invalid URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("elasticsearch: URL %q must start with http:// or https://", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("elasticsearch: URL %q has no host", raw)
+	}
+	if u.User != nil {
+		// Credentials in the URL would end up in logs and error messages.
+		return "", errors.New("elasticsearch: URL must not contain credentials; use the username/password or API key settings")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("elasticsearch: URL %q must not have a query or fragment", u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// validatePrefix applies Elasticsearch's index name rules up front: a bad
+// name would otherwise fail every bulk item and dead-letter every event.
+func validatePrefix(p string) error {
+	if p != strings.ToLower(p) {
+		return fmt.Errorf("elasticsearch: index prefix %q must be lowercase", p)
+	}
+	if strings.ContainsAny(p, `\/*?"<>| ,#:`) {
+		return fmt.Errorf("elasticsearch: index prefix %q contains a character Elasticsearch forbids in index names (\\ / * ? \" < > | space , # :); it is a prefix, not a pattern", p)
+	}
+	if strings.HasPrefix(p, "-") || strings.HasPrefix(p, "_") || strings.HasPrefix(p, "+") || p == "." || p == ".." {
+		return fmt.Errorf("elasticsearch: index prefix %q must not start with -, _ or +", p)
+	}
+	if len(p)+len("-2006.01.02") > 255 {
+		return fmt.Errorf("elasticsearch: index prefix %q is too long", p)
+	}
+	return nil
+}
+
+// templateFor returns the template name and body for prefix. The shipped
+// template covers the default prefix; a custom prefix gets the same mappings
+// under its own name and pattern, so it neither misses the template nor
+// collides with another installation's.
+func templateFor(prefix string) (string, []byte, error) {
+	if prefix == DefaultIndex {
+		return elastictemplate.Name, elastictemplate.IndexTemplate, nil
+	}
+	var tpl map[string]json.RawMessage
+	if err := json.Unmarshal(elastictemplate.IndexTemplate, &tpl); err != nil {
+		return "", nil, fmt.Errorf("elasticsearch: shipped index template: %w", err)
+	}
+	patterns, err := json.Marshal([]string{prefix + "-*"})
+	if err != nil {
+		return "", nil, err
+	}
+	tpl["index_patterns"] = patterns
+	body, err := json.Marshal(tpl)
+	if err != nil {
+		return "", nil, err
+	}
+	return prefix, body, nil
+}
+
+// Name implements sink.Sink.
+func (s *Sink) Name() string { return Name }
+
+// doc is one record ready for the bulk body.
+type doc struct {
+	seq    uint64
+	action []byte // the create action line, without the newline
+	source []byte
+}
+
+// event holds the few fields the sink needs; the collector has validated the
+// rest, and this package must not depend on pkg/feedback.
+type event struct {
+	Kind          string `json:"kind"`
+	Timestamp     string `json:"timestamp"`
+	FeedbackID    string `json:"feedback_id"`
+	CorrelationID string `json:"correlation_id"`
+	ResolutionID  string `json:"resolution_id"`
+}
+
+// Deliver writes batch with one bulk request. It returns nil only when every
+// item was created or already existed, a *sink.RejectedError when the only
+// failures are permanent, and any other error when the batch must be retried
+// as a whole (harmless: already created items answer 409).
+func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
+	var (
+		docs       []doc
+		rejections []sink.Rejection
+	)
+	for _, rec := range batch {
+		d, err := s.prepare(rec)
+		if err != nil {
+			rejections = append(rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
+			continue
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) > 0 {
+		if err := s.ensureTemplate(ctx); err != nil {
+			return err
+		}
+		refused, err := s.bulkIsolating(ctx, docs)
+		if err != nil {
+			return err
+		}
+		rejections = append(rejections, refused...)
+	}
+	if len(rejections) == 0 {
+		return nil
+	}
+	slices.SortFunc(rejections, func(a, b sink.Rejection) int { return cmp.Compare(a.Seq, b.Seq) })
+	return &sink.RejectedError{Rejections: rejections}
+}
+
+var (
+	minTime = time.Unix(0, 0)
+	maxTime = time.Unix(0, 1<<63-1)
+)
+
+func (s *Sink) prepare(rec sink.Record) (doc, error) {
+	var ev event
+	if err := json.Unmarshal(rec.Line, &ev); err != nil {
+		return doc{}, fmt.Errorf("elasticsearch: event is not a JSON object with the expected fields: %v", err)
+	}
+	if ev.Timestamp == "" {
+		return doc{}, errors.New("elasticsearch: event has no timestamp")
+	}
+	ts, err := time.Parse(time.RFC3339Nano, ev.Timestamp)
+	if err != nil {
+		return doc{}, fmt.Errorf("elasticsearch: event timestamp %q is not RFC 3339: %v", ev.Timestamp, err)
+	}
+	if ts.Before(minTime) || ts.After(maxTime) {
+		// The template maps timestamp as date_nanos, which covers exactly
+		// this range.
+		return doc{}, fmt.Errorf("elasticsearch: event timestamp %q is outside the range of date_nanos (1970 to 2262)", ev.Timestamp)
+	}
+	id, err := documentID(ev, rec.Line)
+	if err != nil {
+		return doc{}, err
+	}
+	action, err := json.Marshal(bulkAction{Create: bulkMeta{
+		Index: s.prefix + "-" + ts.UTC().Format("2006.01.02"),
+		ID:    id,
+	}})
+	if err != nil {
+		return doc{}, fmt.Errorf("elasticsearch: encode bulk action: %w", err)
+	}
+	source := rec.Line
+	if bytes.ContainsAny(source, "\r\n") {
+		// The bulk body is newline-delimited; a pretty-printed event would
+		// corrupt every action after it. Compacting only drops whitespace.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, source); err != nil {
+			return doc{}, fmt.Errorf("elasticsearch: compact event: %v", err)
+		}
+		source = buf.Bytes()
+	}
+	return doc{seq: rec.Seq, action: action, source: source}, nil
+}
+
+type bulkAction struct {
+	Create bulkMeta `json:"create"`
+}
+
+type bulkMeta struct {
+	Index string `json:"_index"`
+	ID    string `json:"_id"`
+}
+
+// documentID returns the event's _id. DESIGN.md §3 fixes it for feedback
+// (feedback_id) and interactions (correlation_id); a resolution has its own
+// resolution_id. Reviews, escalations and notifications carry the feedback_id
+// of the feedback they refer to, so using it would make them collide with that
+// feedback (and each other) and vanish as "already exists"; they get an id
+// derived from their exact bytes instead, which is just as stable across
+// redeliveries because the spool replays the line unchanged.
+func documentID(ev event, line []byte) (string, error) {
+	var id, field string
+	switch ev.Kind {
+	case "":
+		return "", errors.New("elasticsearch: event has no kind")
+	case "feedback":
+		id, field = ev.FeedbackID, "feedback_id"
+	case "interaction":
+		id, field = ev.CorrelationID, "correlation_id"
+	case "resolution":
+		id, field = ev.ResolutionID, "resolution_id"
+	default:
+		sum := sha256.Sum256(line)
+		parts := []string{ev.Kind}
+		if ev.FeedbackID != "" {
+			parts = append(parts, ev.FeedbackID)
+		}
+		parts = append(parts, hex.EncodeToString(sum[:16]))
+		id, field = strings.Join(parts, ":"), "kind and feedback_id"
+	}
+	if id == "" {
+		return "", fmt.Errorf("elasticsearch: %s event has no %s to use as document _id", ev.Kind, field)
+	}
+	if len(id) > maxIDBytes {
+		return "", fmt.Errorf("elasticsearch: document _id from %s is %d bytes, over Elasticsearch's limit of %d", field, len(id), maxIDBytes)
+	}
+	return id, nil
+}
+
+// bulkIsolating sends docs and, when Elasticsearch refuses the whole request
+// for its content (400/413), bisects to find the documents at fault instead of
+// dead-lettering the batch.
+func (s *Sink) bulkIsolating(ctx context.Context, docs []doc) ([]sink.Rejection, error) {
+	refused, requestReason, err := s.bulk(ctx, docs)
+	if err != nil || requestReason == "" {
+		return refused, err
+	}
+	if len(docs) == 1 {
+		return []sink.Rejection{{Seq: docs[0].seq, Reason: requestReason}}, nil
+	}
+	mid := len(docs) / 2
+	left, err := s.bulkIsolating(ctx, docs[:mid])
+	if err != nil {
+		return nil, err
+	}
+	right, err := s.bulkIsolating(ctx, docs[mid:])
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}
+
+type bulkResponse struct {
+	Errors bool                  `json:"errors"`
+	Items  []map[string]bulkItem `json:"items"`
+}
+
+type bulkItem struct {
+	Index  string   `json:"_index"`
+	ID     string   `json:"_id"`
+	Status int      `json:"status"`
+	Error  *esError `json:"error"`
+}
+
+type esError struct {
+	Type     string   `json:"type"`
+	Reason   string   `json:"reason"`
+	CausedBy *esError `json:"caused_by"`
+}
+
+func (e *esError) String() string {
+	if e == nil {
+		return ""
+	}
+	s := e.Type
+	if e.Reason != "" {
+		s += ": " + e.Reason
+	}
+	if e.CausedBy != nil {
+		s += " (caused by " + e.CausedBy.String() + ")"
+	}
+	return s
+}
+
+// bulk sends one bulk request. It returns per-item rejections when every
+// other item succeeded; a non-empty requestReason when the request as a whole
+// was refused for its content; an error when anything must be retried.
+func (s *Sink) bulk(ctx context.Context, docs []doc) (refused []sink.Rejection, requestReason string, err error) {
+	var body bytes.Buffer
+	for _, d := range docs {
+		body.Write(d.action)
+		body.WriteByte('\n')
+		body.Write(d.source)
+		body.WriteByte('\n')
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := esapi.BulkRequest{
+		Body:   bytes.NewReader(body.Bytes()),
+		Header: http.Header{"Content-Type": {"application/x-ndjson"}},
+	}.Do(ctx, s.es)
+	if err != nil {
+		return nil, "", s.transportError(ctx, "bulk", err)
+	}
+	defer res.Body.Close()
+
+	if res.StatusCode < 200 || res.StatusCode >= 300 {
+		text := readError(res.Body)
+		switch res.StatusCode {
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+			return nil, fmt.Sprintf("elasticsearch: HTTP %d: %s", res.StatusCode, text), nil
+		default:
+			return nil, "", statusError("bulk", res.StatusCode, text)
+		}
+	}
+
+	var br bulkResponse
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes)).Decode(&br); err != nil {
+		return nil, "", s.transportError(ctx, "bulk: read response", err)
+	}
+	if len(br.Items) != len(docs) {
+		return nil, "", fmt.Errorf("elasticsearch bulk: response has %d items for %d actions", len(br.Items), len(docs))
+	}
+	var (
+		retry      int
+		firstRetry string
+	)
+	for i, entry := range br.Items {
+		item, ok := entry["create"]
+		if !ok || len(entry) != 1 {
+			return nil, "", fmt.Errorf("elasticsearch bulk: item %d is not a create result", i)
+		}
+		switch outcome(item.Status) {
+		case itemOK:
+		case itemRejected:
+			refused = append(refused, sink.Rejection{
+				Seq:    docs[i].seq,
+				Reason: fmt.Sprintf("elasticsearch: %d %s", item.Status, item.Error),
+			})
+		default:
+			retry++
+			if firstRetry == "" {
+				firstRetry = fmt.Sprintf("%d %s", item.Status, item.Error)
+				if hint := statusHint(item.Status); hint != "" {
+					firstRetry += hint
+				}
+			}
+		}
+	}
+	if retry > 0 {
+		// Items refused permanently in this response will be refused again on
+		// the retry and reported then; the contract only allows a
+		// RejectedError when everything else was accepted.
+		return nil, "", fmt.Errorf("elasticsearch bulk: %d of %d items not stored, will retry; first: %s", retry, len(docs), firstRetry)
+	}
+	return refused, "", nil
+}
+
+type itemOutcome int
+
+const (
+	itemOK itemOutcome = iota
+	itemRetry
+	itemRejected
+)
+
+// outcome classifies one bulk item. 409 on create means the _id already
+// exists, i.e. an earlier delivery of the same event succeeded. Auth, missing
+// index (auto-create disabled) and privilege errors are the operator's to
+// fix, not the event's fault, so they are retried rather than dead-lettered.
+func outcome(status int) itemOutcome {
+	switch {
+	case status >= 200 && status < 300, status == http.StatusConflict:
+		return itemOK
+	case status == http.StatusUnauthorized, status == http.StatusForbidden,
+		status == http.StatusNotFound, status == http.StatusRequestTimeout,
+		status == http.StatusTooManyRequests:
+		return itemRetry
+	case status >= 400 && status < 500:
+		return itemRejected
+	default:
+		return itemRetry
+	}
+}
+
+func statusHint(status int) string {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return " (check the Elasticsearch credentials and the user's or API key's privileges on the index)"
+	case http.StatusNotFound:
+		return " (check the Elasticsearch URL and that the index can be created)"
+	}
+	return ""
+}
+
+func statusError(op string, status int, text string) error {
+	if text == "" {
+		return fmt.Errorf("elasticsearch %s: HTTP %d%s", op, status, statusHint(status))
+	}
+	return fmt.Errorf("elasticsearch %s: HTTP %d%s: %s", op, status, statusHint(status), text)
+}
+
+// readError renders an Elasticsearch error body as "type: reason (caused
+// by …)", falling back to the raw text for proxies and other non-JSON bodies.
+func readError(r io.Reader) string {
+	data, _ := io.ReadAll(io.LimitReader(r, maxErrorBytes+1))
+	var wrapped struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(data, &wrapped) == nil && len(wrapped.Error) > 0 {
+		var e esError
+		if json.Unmarshal(wrapped.Error, &e) == nil && e.Type != "" {
+			return e.String()
+		}
+		var s string
+		if json.Unmarshal(wrapped.Error, &s) == nil {
+			return s
+		}
+	}
+	truncated := len(data) > maxErrorBytes
+	if truncated {
+		data = data[:maxErrorBytes]
+	}
+	text := strings.TrimSpace(strings.ToValidUTF8(string(data), "\uFFFD"))
+	if truncated {
+		text += " …"
+	}
+	return text
+}
+
+func (s *Sink) transportError(ctx context.Context, op string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("elasticsearch %s: no answer within %s: %w", op, s.timeout, err)
+	}
+	return fmt.Errorf("elasticsearch %s: %w", op, err)
+}
+
+// ensureTemplate installs the index template once per Sink. Deliver calls it
+// before writing because the first write of a day creates that day's index,
+// and an index created without the template keeps dynamic mappings (no
+// date_nanos, text for ids) for good.
+func (s *Sink) ensureTemplate(ctx context.Context) error {
+	if !s.install {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.installed {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := s.es.Indices.PutIndexTemplate(s.templateName, bytes.NewReader(s.templateBody),
+		s.es.Indices.PutIndexTemplate.WithContext(ctx))
+	if err != nil {
+		return s.transportError(ctx, "install index template "+s.templateName, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode < 200 || res.StatusCode >= 300 {
+		return statusError("install index template "+s.templateName, res.StatusCode, readError(res.Body))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxErrorBytes))
+	s.installed = true
+	return nil
+}
+
+// Ping checks that Elasticsearch answers its info endpoint (which also runs
+// the client's product check) and, when configured, that the index template
+// is installed.
+func (s *Sink) Ping(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	res, err := s.es.Info(s.es.Info.WithContext(pctx))
+	if err != nil {
+		return s.transportError(pctx, "info", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode < 200 || res.StatusCode >= 300 {
+		return statusError("info", res.StatusCode, readError(res.Body))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxErrorBytes))
+	return s.ensureTemplate(ctx)
+}

@@ -1,0 +1,468 @@
+// Package loki delivers spooled events to Loki's push API with
+// acknowledgement.
+//
+// loki-client-go's Client is deliberately not used: after its retries it drops
+// a batch without telling the caller, which would break the collector's
+// "no acknowledged event is ever lost" promise (DESIGN.md §5). Only the push
+// protobuf types are reused; delivery, retries and rejections are decided by
+// the collector's delivery loop from what Deliver returns.
+package loki
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
+
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+)
+
+// Name is the sink's name in logs and in feedbackd_delivery_total{sink}.
+const Name = "loki"
+
+const (
+	// DefaultTimeout bounds one HTTP request when Config.Timeout is zero; it
+	// matches Promtail's default so a slow Loki looks the same to operators.
+	DefaultTimeout = 10 * time.Second
+
+	pushPath  = "/loki/api/v1/push"
+	readyPath = "/ready"
+
+	// serviceName is the fixed service_name label (DESIGN.md §3).
+	serviceName = "model-feedback"
+
+	// maxLabelValueBytes is Loki's default max_label_value_length. A longer
+	// value makes Loki refuse the whole stream, so such an event is rejected
+	// here, by itself, instead of costing a round trip.
+	maxLabelValueBytes = 2048
+
+	// maxReasonBytes caps how much of Loki's error body becomes a rejection
+	// reason or error message; Loki quotes labels in its messages, never
+	// lines, so the useful part is short.
+	maxReasonBytes = 2048
+)
+
+// Config configures a Loki sink.
+type Config struct {
+	// URL is Loki's base URL (e.g. http://loki:3100), optionally with a path
+	// prefix when Loki sits behind a gateway; the push and ready paths are
+	// appended to it.
+	URL string
+	// Tenant is sent as X-Scope-OrgID when set (multi-tenant Loki).
+	Tenant string
+	// Username and Password select HTTP basic auth; BearerToken selects
+	// bearer auth. At most one of the two may be configured.
+	Username, Password string
+	BearerToken        string
+	// Timeout bounds each HTTP request, including reading the response.
+	// Zero means DefaultTimeout.
+	Timeout time.Duration
+	// HTTPClient is used for all requests when set (TLS, proxies). Its own
+	// Timeout, if any, applies in addition to Timeout.
+	HTTPClient *http.Client
+}
+
+// Sink pushes batches to Loki. It is safe for concurrent use.
+type Sink struct {
+	pushURL  string
+	readyURL string
+	cfg      Config
+	timeout  time.Duration
+	client   *http.Client
+}
+
+var _ sink.Sink = (*Sink)(nil)
+
+// New validates cfg and returns a Sink. It does not contact Loki; use Ping.
+func New(cfg Config) (*Sink, error) {
+	base, err := parseBaseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("loki: timeout must not be negative, got %s", cfg.Timeout)
+	}
+	if cfg.BearerToken != "" && (cfg.Username != "" || cfg.Password != "") {
+		return nil, errors.New("loki: configure either basic auth (username/password) or a bearer token, not both")
+	}
+	if cfg.Password != "" && cfg.Username == "" {
+		return nil, errors.New("loki: a password is set but no username")
+	}
+	if strings.ContainsFunc(cfg.Tenant, unicode.IsControl) || strings.Contains(cfg.Tenant, "|") {
+		// A control character would make every request fail in net/http, and
+		// "|" is Loki's multi-tenant query separator, which push does not take.
+		return nil, fmt.Errorf("loki: invalid tenant %q", cfg.Tenant)
+	}
+	s := &Sink{
+		pushURL:  base + pushPath,
+		readyURL: base + readyPath,
+		cfg:      cfg,
+		timeout:  cfg.Timeout,
+		client:   cfg.HTTPClient,
+	}
+	if s.timeout == 0 {
+		s.timeout = DefaultTimeout
+	}
+	if s.client == nil {
+		s.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	return s, nil
+}
+
+func parseBaseURL(raw string) (string, error) {
+	if raw == "" {
+		return "", errors.New("loki: URL is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("loki: invalid URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("loki: URL %q must start with http:// or https://", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("loki: URL %q has no host", raw)
+	}
+	if u.User != nil {
+		// Credentials in the URL would end up in logs and error messages.
+		return "", errors.New("loki: URL must not contain credentials; use the username/password or token settings")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("loki: URL %q must not have a query or fragment", u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	if strings.HasSuffix(u.Path, pushPath) {
+		// A common copy-paste from Promtail configs; appending the push path
+		// again would 404 on every delivery.
+		return "", fmt.Errorf("loki: URL %q must be Loki's base URL, without %s", u.Redacted(), pushPath)
+	}
+	return u.String(), nil
+}
+
+// Name implements sink.Sink.
+func (s *Sink) Name() string { return Name }
+
+// entry is one record ready to push.
+type entry struct {
+	seq    uint64
+	labels string
+	ts     time.Time
+	line   string
+}
+
+// event holds the few fields the sink needs; the collector has validated the
+// rest, and this package must not depend on pkg/feedback.
+type event struct {
+	Kind      string `json:"kind"`
+	Timestamp string `json:"timestamp"`
+	Model     struct {
+		ID      string `json:"id"`
+		Version string `json:"version"`
+	} `json:"model"`
+	Sentiment string `json:"sentiment"`
+}
+
+// Deliver pushes batch to Loki. It returns nil only when Loki acknowledged
+// every record, a *sink.RejectedError listing the records Loki (or this sink)
+// refused permanently when all others were acknowledged, and any other error
+// when the batch must be retried as a whole. Retrying is harmless because
+// Loki treats an entry with the same stream, timestamp and line as a
+// duplicate.
+func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
+	var (
+		entries    []entry
+		rejections []sink.Rejection
+	)
+	for _, rec := range batch {
+		e, err := prepare(rec)
+		if err != nil {
+			rejections = append(rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
+			continue
+		}
+		entries = append(entries, e)
+	}
+	if len(entries) > 0 {
+		refused, err := s.pushIsolating(ctx, entries)
+		if err != nil {
+			return err
+		}
+		rejections = append(rejections, refused...)
+	}
+	if len(rejections) == 0 {
+		return nil
+	}
+	slices.SortFunc(rejections, func(a, b sink.Rejection) int { return cmp.Compare(a.Seq, b.Seq) })
+	return &sink.RejectedError{Rejections: rejections}
+}
+
+func prepare(rec sink.Record) (entry, error) {
+	var ev event
+	if err := json.Unmarshal(rec.Line, &ev); err != nil {
+		return entry{}, fmt.Errorf("loki: event is not a JSON object with the expected fields: %v", err)
+	}
+	if ev.Timestamp == "" {
+		return entry{}, errors.New("loki: event has no timestamp")
+	}
+	ts, err := time.Parse(time.RFC3339Nano, ev.Timestamp)
+	if err != nil {
+		return entry{}, fmt.Errorf("loki: event timestamp %q is not RFC 3339: %v", ev.Timestamp, err)
+	}
+	if ts.Before(minTime) || ts.After(maxTime) {
+		// Loki stores nanoseconds since the epoch in an int64.
+		return entry{}, fmt.Errorf("loki: event timestamp %q is outside the range Loki can store (1970 to 2262)", ev.Timestamp)
+	}
+	if ev.Kind == "" {
+		return entry{}, errors.New("loki: event has no kind")
+	}
+	labels, err := streamLabels(ev)
+	if err != nil {
+		return entry{}, err
+	}
+	return entry{seq: rec.Seq, labels: labels, ts: ts, line: string(rec.Line)}, nil
+}
+
+var (
+	minTime = time.Unix(0, 0)
+	maxTime = time.Unix(0, 1<<63-1)
+)
+
+// streamLabels renders the stream selector exactly as DESIGN.md §3 allows:
+// nothing with per-event cardinality is ever a label, and sentiment only
+// exists on feedback streams. Names are sorted, as in Prometheus' canonical
+// form, so one label set always maps to one string (and one stream).
+func streamLabels(ev event) (string, error) {
+	type pair struct{ name, value string }
+	pairs := []pair{{"kind", ev.Kind}}
+	if ev.Model.ID != "" {
+		pairs = append(pairs, pair{"model_id", ev.Model.ID})
+	}
+	if ev.Model.Version != "" {
+		pairs = append(pairs, pair{"model_version", ev.Model.Version})
+	}
+	if ev.Kind == "feedback" && ev.Sentiment != "" {
+		pairs = append(pairs, pair{"sentiment", ev.Sentiment})
+	}
+	pairs = append(pairs, pair{"service_name", serviceName})
+
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, p := range pairs {
+		if !utf8.ValidString(p.value) {
+			return "", fmt.Errorf("loki: label %s is not valid UTF-8", p.name)
+		}
+		if len(p.value) > maxLabelValueBytes {
+			return "", fmt.Errorf("loki: label %s is %d bytes long, over Loki's limit of %d", p.name, len(p.value), maxLabelValueBytes)
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(p.name)
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(p.value))
+	}
+	b.WriteByte('}')
+	return b.String(), nil
+}
+
+// pushIsolating pushes entries and, when Loki refuses the push for its
+// content, bisects to find the entries at fault. Loki answers a push with one
+// status for the whole request even though it stores every valid entry and
+// drops only the invalid ones, so without bisection one bad entry would send
+// the whole batch to the dead letters. Re-pushing the halves is harmless
+// because Loki ignores entries it already has.
+func (s *Sink) pushIsolating(ctx context.Context, entries []entry) ([]sink.Rejection, error) {
+	reason, err := s.push(ctx, entries)
+	if err != nil || reason == "" {
+		return nil, err
+	}
+	if len(entries) == 1 {
+		return []sink.Rejection{{Seq: entries[0].seq, Reason: reason}}, nil
+	}
+	mid := len(entries) / 2
+	left, err := s.pushIsolating(ctx, entries[:mid])
+	if err != nil {
+		return nil, err
+	}
+	right, err := s.pushIsolating(ctx, entries[mid:])
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}
+
+// buildRequest groups entries into streams keyed by their label string, with
+// entries in time order, and streams in label order so that the same batch
+// always encodes to the same bytes.
+func buildRequest(entries []entry) *push.PushRequest {
+	byLabels := map[string][]entry{}
+	for _, e := range entries {
+		byLabels[e.labels] = append(byLabels[e.labels], e)
+	}
+	keys := make([]string, 0, len(byLabels))
+	for k := range byLabels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	req := &push.PushRequest{Streams: make([]push.Stream, 0, len(keys))}
+	for _, k := range keys {
+		es := byLabels[k]
+		slices.SortStableFunc(es, func(a, b entry) int { return a.ts.Compare(b.ts) })
+		st := push.Stream{Labels: k, Entries: make([]push.Entry, len(es))}
+		for i, e := range es {
+			st.Entries[i] = push.Entry{Timestamp: e.ts, Line: e.line}
+		}
+		req.Streams = append(req.Streams, st)
+	}
+	return req
+}
+
+// push sends one push request. It returns a non-empty reason when Loki
+// refused the content permanently, and an error when the outcome is unknown
+// or temporary.
+func (s *Sink) push(ctx context.Context, entries []entry) (reason string, err error) {
+	raw, err := buildRequest(entries).Marshal()
+	if err != nil {
+		return "", fmt.Errorf("loki: encode push request: %w", err)
+	}
+	body := snappy.Encode(nil, raw)
+
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.pushURL, bytes.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("loki: build push request: %w", err)
+	}
+	// Loki's protobuf push body is always snappy block-encoded; it must not
+	// be announced as a Content-Encoding.
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	s.authorize(req)
+
+	status, text, err := s.do(req, "push")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case status >= 200 && status < 300:
+		return "", nil
+	case isContentRejection(status):
+		return fmt.Sprintf("loki: HTTP %d: %s", status, text), nil
+	default:
+		return "", statusError("push", status, text)
+	}
+}
+
+// isContentRejection reports whether a status means "this data will never be
+// accepted". Auth and addressing problems (401/403/404/405/407) are the
+// operator's to fix, not the events' fault, so they are retried rather than
+// dead-lettered; 408/409/429 are temporary by the sink contract.
+func isContentRejection(status int) bool {
+	if status < 400 || status >= 500 {
+		return false
+	}
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+		http.StatusMethodNotAllowed, http.StatusProxyAuthRequired,
+		http.StatusRequestTimeout, http.StatusConflict, http.StatusTooManyRequests:
+		return false
+	}
+	return true
+}
+
+func statusError(op string, status int, text string) error {
+	var hint string
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusProxyAuthRequired:
+		hint = " (check the Loki credentials and tenant)"
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		hint = " (check the Loki URL)"
+	}
+	if text == "" {
+		return fmt.Errorf("loki %s: HTTP %d%s", op, status, hint)
+	}
+	return fmt.Errorf("loki %s: HTTP %d%s: %s", op, status, hint, text)
+}
+
+func (s *Sink) authorize(req *http.Request) {
+	req.Header.Set("User-Agent", "feedbackd")
+	if s.cfg.Tenant != "" {
+		req.Header.Set("X-Scope-OrgID", s.cfg.Tenant)
+	}
+	switch {
+	case s.cfg.BearerToken != "":
+		req.Header.Set("Authorization", "Bearer "+s.cfg.BearerToken)
+	case s.cfg.Username != "":
+		req.SetBasicAuth(s.cfg.Username, s.cfg.Password)
+	}
+}
+
+// do performs req and returns the status and a trimmed, bounded body. The
+// whole exchange, body included, runs under req's context so Timeout also
+// covers a server that stalls mid-response.
+func (s *Sink) do(req *http.Request, op string) (int, string, error) {
+	res, err := s.client.Do(req)
+	if err != nil {
+		return 0, "", transportError(req.Context(), op, s.timeout, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxReasonBytes+1))
+	if err != nil {
+		return 0, "", transportError(req.Context(), op, s.timeout, err)
+	}
+	// Drain a little more so the connection can be reused; an oversized
+	// error body is not worth reading to the end.
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	return res.StatusCode, clip(data), nil
+}
+
+func transportError(ctx context.Context, op string, timeout time.Duration, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("loki %s: no answer within %s: %w", op, timeout, err)
+	}
+	return fmt.Errorf("loki %s: %w", op, err)
+}
+
+func clip(data []byte) string {
+	truncated := len(data) > maxReasonBytes
+	if truncated {
+		data = data[:maxReasonBytes]
+	}
+	text := strings.TrimSpace(strings.ToValidUTF8(string(data), "\uFFFD"))
+	if truncated {
+		text += " …"
+	}
+	return text
+}
+
+// Ping checks that Loki is ready to take writes (GET /ready answers 2xx).
+func (s *Sink) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.readyURL, nil)
+	if err != nil {
+		return fmt.Errorf("loki: build ready request: %w", err)
+	}
+	s.authorize(req)
+	status, text, err := s.do(req, "ready")
+	if err != nil {
+		return err
+	}
+	if status < 200 || status >= 300 {
+		return statusError("ready", status, text)
+	}
+	return nil
+}

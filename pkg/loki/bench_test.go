@@ -1,0 +1,197 @@
+package loki
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/query"
+)
+
+// benchStreams builds a 5,000-line streams answer from the corpus' feedback
+// lines, spread over the streams they belong to, shaped like Loki's.
+func benchStreams(b *testing.B) []byte {
+	b.Helper()
+	f, err := os.Open(filepath.Join("testdata", "events.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(`"kind":"feedback"`)) {
+			lines = append(lines, sc.Text())
+		}
+	}
+	type stream struct {
+		Stream map[string]string `json:"stream"`
+		Values [][2]string       `json:"values"`
+	}
+	byVersion := map[string]*stream{}
+	var order []string
+	base := time.Unix(0, 1795176000000000000)
+	for i := 0; i < 5000; i++ {
+		line := lines[i%len(lines)]
+		var e struct {
+			Model     struct{ ID, Version string } `json:"model"`
+			Sentiment string                       `json:"sentiment"`
+		}
+		_ = json.Unmarshal([]byte(line), &e)
+		k := e.Model.Version + "/" + e.Sentiment
+		s, ok := byVersion[k]
+		if !ok {
+			s = &stream{Stream: map[string]string{"service_name": "model-feedback", "kind": "feedback", "model_id": e.Model.ID, "model_version": e.Model.Version, "sentiment": e.Sentiment}}
+			byVersion[k] = s
+			order = append(order, k)
+		}
+		s.Values = append(s.Values, [2]string{strconv.FormatInt(base.Add(-time.Duration(i)*time.Second).UnixNano(), 10), line})
+	}
+	result := make([]*stream, len(order))
+	for i, k := range order {
+		result[i] = byVersion[k]
+	}
+	body, err := json.Marshal(map[string]any{"status": "success", "data": map[string]any{"resultType": "streams", "result": result, "stats": map[string]any{"summary": map[string]float64{"execTime": 0.1}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// benchMatrix builds a 500-series × 100-point matrix answer.
+func benchMatrix() []byte {
+	var buf bytes.Buffer
+	buf.WriteString(`{"status":"success","data":{"resultType":"matrix","result":[`)
+	for s := 0; s < 500; s++ {
+		if s > 0 {
+			buf.WriteByte(',')
+		}
+		fmt.Fprintf(&buf, `{"metric":{"model_version":"2026-11-%02d.%d","sentiment":"negative"},"values":[`, s%30+1, s)
+		for p := 0; p < 100; p++ {
+			if p > 0 {
+				buf.WriteByte(',')
+			}
+			fmt.Fprintf(&buf, `[%d,"%d"]`, 1795154400+p*60, (s*7+p)%13)
+		}
+		buf.WriteString(`]}`)
+	}
+	buf.WriteString(`],"stats":{"summary":{"execTime":0.1}}}}`)
+	return buf.Bytes()
+}
+
+// The baselines only decode the bytes into the natural Go shape of the
+// answer; the conversion benchmarks do everything the plugin does after the
+// HTTP read. Their ratio is the cost of our conversion (scripts/bench.sh).
+
+func BenchmarkStreamsDecodeOnly(b *testing.B) {
+	body := benchStreams(b)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var r struct {
+			Data struct {
+				Result []struct {
+					Stream map[string]string `json:"stream"`
+					Values [][2]string       `json:"values"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStreamsToLogFrame(b *testing.B) {
+	body := benchStreams(b)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f, err := logFrameFromBody(body, 5000)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if f.Rows() != 5000 {
+			b.Fatalf("%d rows", f.Rows())
+		}
+	}
+}
+
+func BenchmarkMatrixDecodeOnly(b *testing.B) {
+	body := benchMatrix()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var r struct {
+			Data struct {
+				Result []struct {
+					Metric map[string]string `json:"metric"`
+					Values [][2]any          `json:"values"`
+				} `json:"result"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMatrixToTimeseriesFrames(b *testing.B) {
+	body := benchMatrix()
+	q := query.Query{Type: query.Timeseries, GroupBy: []string{"model_version", "sentiment"},
+		From: time.Unix(1795154400, 0), To: time.Unix(1795154400+99*60, 0), Interval: time.Minute}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		fs, err := seriesFramesFromBody(body, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(fs) != 500 {
+			b.Fatalf("%d frames", len(fs))
+		}
+	}
+}
+
+// logFrameFromBody is the plugin's path from Loki's bytes to the log frame.
+func logFrameFromBody(body []byte, limit int) (*data.Frame, error) {
+	resp, err := parseResponse(body)
+	if err != nil {
+		return nil, err
+	}
+	entries, _, err := toEntries(resp)
+	if err != nil {
+		return nil, err
+	}
+	frames.SortEntries(entries)
+	return frames.FeedbackFrame(entries, frames.Links{DatasourceUID: "x"}, frames.Meta{Stats: resp.Stats()}), nil
+}
+
+// seriesFramesFromBody is the plugin's path from Loki's bytes to the
+// timeseries frames.
+func seriesFramesFromBody(body []byte, q query.Query) ([]*data.Frame, error) {
+	resp, err := parseResponse(body)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := resp.Metric()
+	if err != nil {
+		return nil, err
+	}
+	series, totals := toSeries(q, ms)
+	return frames.TimeseriesFrames(q.GroupBy, series, frames.NewGrid(q.From, q.To, q.Step()), false, totals, frames.Meta{}), nil
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every test of the project from a clean checkout: installs what the
+# tests need (npm packages, Go modules, Debian's prometheus), then the Go
+# tests (unit, golden, end-to-end over the plugin protocol, real Prometheus),
+# short fuzz runs, and the frontend's typecheck, lint, Jest and build, and
+# builds dist/ with the Linux plugin binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+need_apt=()
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  step "installing Debian packages: ${need_apt[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "need root to apt-get install ${need_apt[*]}; run: sudo apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  # The package starts a service on :9090; the tests start their own.
+  systemctl stop prometheus 2>/dev/null || service prometheus stop 2>/dev/null || true
+fi
+
+step "npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+
+step "go mod download"
+go mod download
+
+step "go vet"
+go vet ./...
+
+step "go test"
+go test -count=1 -timeout 20m ./...
+
+step "fuzz (short)"
+for target in $(grep -rl --include='*_test.go' '^func Fuzz' pkg); do
+  dir=$(dirname "$target")
+  for fn in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$target" | sed 's/^func //'); do
+    echo "fuzz $dir $fn"
+    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-10s}" "./$dir"
+  done
+done
+
+step "frontend: typecheck, lint, jest, build"
+npm run typecheck
+npm run lint
+npm run test:ci
+npm run build
+
+step "backend: mage build:linux"
+go run github.com/magefile/mage@v1.17.2 -v build:linux
+test -x dist/gpx_modelfeedback_linux_amd64
+test -f dist/plugin.json
+test -f dist/module.js
+echo "dist/ holds the plugin: $(ls dist | tr '\n' ' ')"
