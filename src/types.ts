@@ -1,34 +1,209 @@
 import { DataSourceJsonData } from '@grafana/data';
 import { DataQuery } from '@grafana/schema';
 
-export interface MyQuery extends DataQuery {
-  queryText?: string;
-  constant: number;
+/** What a query asks for (DESIGN §4.2/§4.3). */
+export type FeedbackQueryType = 'breakdown' | 'timeseries' | 'feedback' | 'trace' | 'versions' | 'clusters' | 'reviews';
+
+/** Where feedback events are read from. */
+export type FeedbackSource = 'loki' | 'elasticsearch';
+
+/** Event kinds stored by the collector. */
+export type FeedbackKind = 'feedback' | 'interaction' | 'review' | 'escalation' | 'resolution' | 'notification';
+
+export type FeedbackSentiment = '' | 'positive' | 'negative' | 'neutral';
+
+export type FeedbackMetric = 'count' | 'share' | 'negative_rate' | 'per_1k_requests';
+
+export type FilterOperator = '=' | '!=' | '=~' | '!~';
+
+export interface FeedbackFilter {
+  key: string;
+  operator: FilterOperator;
+  value: string;
 }
 
-export const DEFAULT_QUERY: Partial<MyQuery> = {
-  constant: 6.5,
+/**
+ * A panel target (DESIGN §4.2). Every field is optional in stored JSON: absent fields take the defaults
+ * below (or, for `source`, the data source's configured `defaultSource`).
+ */
+export interface FeedbackQuery extends DataQuery {
+  queryType?: FeedbackQueryType;
+  source?: FeedbackSource;
+  kind?: FeedbackKind;
+  sentiment?: FeedbackSentiment;
+  /** Events carrying ANY of these tags. */
+  tags?: string[];
+  filters?: FeedbackFilter[];
+  /** Free text matched in the comment (case-insensitive substring). */
+  search?: string;
+  /** breakdown/timeseries dimensions. */
+  groupBy?: string[];
+  metric?: FeedbackMetric;
+  /** For queryType trace. */
+  correlationId?: string;
+  /** Model version to compare against (versions); absent: the previous version by first-seen time. */
+  baseline?: string;
+  /** Rows for feedback/reviews. */
+  limit?: number;
+}
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 5000;
+
+export const DEFAULT_QUERY: Partial<FeedbackQuery> = {
+  queryType: 'breakdown',
+  kind: 'feedback',
+  groupBy: ['model_version'],
+  metric: 'count',
+  limit: DEFAULT_LIMIT,
 };
 
-export interface DataPoint {
-  Time: number;
-  Value: number;
+export interface Option<T extends string> {
+  value: T;
+  label: string;
+  description?: string;
 }
 
-export interface DataSourceResponse {
-  datapoints: DataPoint[];
+export const QUERY_TYPES: Array<Option<FeedbackQueryType>> = [
+  { value: 'breakdown', label: 'Breakdown', description: 'Counts per group-by dimension, sorted by count' },
+  { value: 'timeseries', label: 'Time series', description: 'One series per group-by value over time' },
+  { value: 'feedback', label: 'Feedback', description: 'The feedback events as log lines' },
+  { value: 'trace', label: 'Trace', description: 'Everything recorded for one correlation id' },
+  { value: 'versions', label: 'Versions', description: 'Per model version: requests, negative rate, verdict' },
+  { value: 'clusters', label: 'Clusters', description: 'Clusters of similar comments' },
+  { value: 'reviews', label: 'Reviews', description: 'Feedback flagged for expert review and not yet reviewed' },
+];
+
+export const SOURCES: Array<Option<FeedbackSource>> = [
+  { value: 'loki', label: 'Loki' },
+  { value: 'elasticsearch', label: 'Elasticsearch' },
+];
+
+export const DEFAULT_SOURCE: FeedbackSource = 'loki';
+
+export const KINDS: Array<Option<FeedbackKind>> = [
+  { value: 'feedback', label: 'Feedback' },
+  { value: 'interaction', label: 'Interaction' },
+  { value: 'review', label: 'Review' },
+  { value: 'escalation', label: 'Escalation' },
+  { value: 'resolution', label: 'Resolution' },
+  { value: 'notification', label: 'Notification' },
+];
+
+export const SENTIMENTS: Array<Option<FeedbackSentiment>> = [
+  { value: '', label: 'Any' },
+  { value: 'positive', label: 'Positive' },
+  { value: 'negative', label: 'Negative' },
+  { value: 'neutral', label: 'Neutral' },
+];
+
+export const METRICS: Array<Option<FeedbackMetric>> = [
+  { value: 'count', label: 'Count', description: 'Number of events' },
+  { value: 'share', label: 'Share', description: 'Count and share of the total' },
+];
+
+export const FILTER_OPERATORS: Array<Option<FilterOperator>> = [
+  { value: '=', label: '=', description: 'Equals' },
+  { value: '!=', label: '!=', description: 'Does not equal' },
+  { value: '=~', label: '=~', description: 'Matches regex' },
+  { value: '!~', label: '!~', description: 'Does not match regex' },
+];
+
+/** The feedback taxonomy (reason tags). */
+export const TAXONOMY_TAGS = [
+  'hallucination',
+  'factually_incorrect',
+  'formatting_error',
+  'latency',
+  'bias',
+  'offensive',
+  'harmful',
+  'not_helpful',
+  'other',
+] as const;
+
+/** Prefix of free-form attribute fields: `attributes.<key>`. */
+export const ATTRIBUTES_PREFIX = 'attributes.';
+
+/** Fields usable in `filters` and `groupBy`. */
+export const GROUP_BY_FIELDS = [
+  'model_id',
+  'model_version',
+  'sentiment',
+  'reason',
+  'tag',
+  'severity',
+  'source',
+  'user_role',
+  'user_geo',
+] as const;
+
+/** Fields usable in `filters` only. */
+export const FILTER_ONLY_FIELDS = ['correlation_id', 'feedback_id', 'user_id'] as const;
+
+export const FILTER_FIELDS: readonly string[] = [...GROUP_BY_FIELDS, ...FILTER_ONLY_FIELDS];
+
+/** Resource paths served by the backend (DESIGN §4.4). Each answers a sorted JSON array of strings. */
+export type ResourcePath = 'model-ids' | 'model-versions' | 'tags' | 'fields' | 'field-values';
+
+export interface ResourceParams {
+  source?: string;
+  /** epoch ms */
+  from?: number;
+  /** epoch ms */
+  to?: number;
+  model_id?: string;
+  field?: string;
 }
 
-/**
- * These are options configured for each DataSource instance
- */
-export interface MyDataSourceOptions extends DataSourceJsonData {
-  path?: string;
+export interface LokiSettings {
+  url?: string;
+  selector?: string;
+  tenant?: string;
+  basicAuthUser?: string;
 }
 
-/**
- * Value that is used in the backend, but never sent over HTTP to the frontend
- */
-export interface MySecureJsonData {
-  apiKey?: string;
+export interface ElasticsearchSettings {
+  url?: string;
+  index?: string;
+  timeField?: string;
+  basicAuthUser?: string;
 }
+
+export interface PrometheusSettings {
+  url?: string;
+  requestsQuery?: string;
+  latencyQuery?: string;
+}
+
+export interface TraceSettings {
+  executionLogsQuery?: string;
+  tempoDatasourceUid?: string;
+}
+
+/** jsonData (DESIGN §4.1). */
+export interface FeedbackDataSourceOptions extends DataSourceJsonData {
+  defaultSource?: FeedbackSource;
+  loki?: LokiSettings;
+  elasticsearch?: ElasticsearchSettings;
+  prometheus?: PrometheusSettings;
+  trace?: TraceSettings;
+}
+
+/** secureJsonData: sent to the backend, never returned to the browser. */
+export interface FeedbackSecureJsonData {
+  lokiPassword?: string;
+  lokiToken?: string;
+  elasticsearchPassword?: string;
+  elasticsearchApiKey?: string;
+  prometheusPassword?: string;
+  prometheusToken?: string;
+}
+
+/** Backend defaults shown as placeholders (DESIGN §4.1). */
+export const CONFIG_DEFAULTS = {
+  lokiSelector: '{service_name="model-feedback"}',
+  elasticsearchIndex: 'model-feedback-*',
+  elasticsearchTimeField: 'timestamp',
+  prometheusRequestsQuery: 'sum by (model_version) (increase(llm_requests_total[$__range]))',
+} as const;

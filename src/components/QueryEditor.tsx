@@ -1,45 +1,417 @@
-import React, { ChangeEvent } from 'react';
-import { InlineField, Input, Stack } from '@grafana/ui';
+import React, { ChangeEvent, useEffect, useMemo, useState } from 'react';
+import { css } from '@emotion/css';
 import { QueryEditorProps } from '@grafana/data';
+import { getTemplateSrv } from '@grafana/runtime';
+import {
+  Button,
+  Combobox,
+  ComboboxOption,
+  IconButton,
+  InlineField,
+  InlineFieldRow,
+  InlineLabel,
+  Input,
+  MultiCombobox,
+  RadioButtonGroup,
+  Stack,
+} from '@grafana/ui';
+
 import { DataSource } from '../datasource';
-import { MyDataSourceOptions, MyQuery } from '../types';
+import {
+  DEFAULT_LIMIT,
+  DEFAULT_QUERY,
+  FeedbackDataSourceOptions,
+  FeedbackFilter,
+  FeedbackKind,
+  FeedbackMetric,
+  FeedbackQuery,
+  FeedbackQueryType,
+  FeedbackSentiment,
+  FeedbackSource,
+  FILTER_FIELDS,
+  FILTER_ONLY_FIELDS,
+  FILTER_OPERATORS,
+  FilterOperator,
+  GROUP_BY_FIELDS,
+  KINDS,
+  MAX_LIMIT,
+  METRICS,
+  QUERY_TYPES,
+  SENTIMENTS,
+  SOURCES,
+  TAXONOMY_TAGS,
+} from '../types';
 
-type Props = QueryEditorProps<DataSource, MyQuery, MyDataSourceOptions>;
+export type Props = QueryEditorProps<DataSource, FeedbackQuery, FeedbackDataSourceOptions>;
 
-export function QueryEditor({ query, onChange, onRunQuery }: Props) {
-  const onQueryTextChange = (event: ChangeEvent<HTMLInputElement>) => {
-    onChange({ ...query, queryText: event.target.value });
-  };
+const LABEL_WIDTH = 14;
+const MINUTE = 60_000;
+const DEFAULT_SOURCE_VALUE = '';
 
-  const onConstantChange = (event: ChangeEvent<HTMLInputElement>) => {
-    onChange({ ...query, constant: parseFloat(event.target.value) });
-    // executes the query
+/** Query types that use each control. */
+const GROUPED: FeedbackQueryType[] = ['breakdown', 'timeseries'];
+const WITH_LIMIT: FeedbackQueryType[] = ['feedback', 'reviews'];
+
+/** A label for screen readers (and tests) on controls that have no visible label of their own. */
+const hiddenLabelClass = css({
+  position: 'absolute',
+  width: 1,
+  height: 1,
+  padding: 0,
+  margin: -1,
+  overflow: 'hidden',
+  clip: 'rect(0, 0, 0, 0)',
+  whiteSpace: 'nowrap',
+  border: 0,
+});
+
+function HiddenLabel({ htmlFor, children }: { htmlFor: string; children: string }) {
+  return (
+    <label htmlFor={htmlFor} className={hiddenLabelClass}>
+      {children}
+    </label>
+  );
+}
+
+function uniq(values: Array<string | undefined>): string[] {
+  const seen = new Set<string>();
+  for (const v of values) {
+    if (v) {
+      seen.add(v);
+    }
+  }
+  return [...seen];
+}
+
+function toOptions(values: string[]): Array<ComboboxOption<string>> {
+  return values.map((value) => ({ value, label: value }));
+}
+
+/** `$name` for each dashboard variable, offered in the multi-selects. */
+function variableNames(): string[] {
+  try {
+    return getTemplateSrv()
+      .getVariables()
+      .map((v) => `$${v.name}`);
+  } catch {
+    return [];
+  }
+}
+
+/** Loads values from a resource endpoint for the current source and (minute-rounded) time range. */
+function useResourceValues(
+  datasource: DataSource,
+  path: 'tags' | 'fields',
+  source: FeedbackSource,
+  from?: number,
+  to?: number
+): string[] {
+  const [values, setValues] = useState<string[]>([]);
+  useEffect(() => {
+    let cancelled = false;
+    datasource
+      .fetchValues(path, { source, from, to })
+      .then((result) => {
+        if (!cancelled) {
+          setValues(result);
+        }
+      })
+      .catch(() => {
+        // The editor falls back to the static lists; the query itself reports backend errors.
+        if (!cancelled) {
+          setValues([]);
+        }
+      });
+    return () => {
+      cancelled = true;
+    };
+  }, [datasource, path, source, from, to]);
+  return values;
+}
+
+export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: Props) {
+  const queryType = query.queryType ?? DEFAULT_QUERY.queryType!;
+  const source = query.source ?? datasource.defaultSource;
+  const from = range ? Math.floor(range.from.valueOf() / MINUTE) * MINUTE : undefined;
+  const to = range ? Math.ceil(range.to.valueOf() / MINUTE) * MINUTE : undefined;
+
+  const fetchedTags = useResourceValues(datasource, 'tags', source, from, to);
+  const fetchedFields = useResourceValues(datasource, 'fields', source, from, to);
+  const variables = useMemo(() => variableNames(), []);
+
+  const tagOptions = useMemo(
+    () => toOptions(uniq([...TAXONOMY_TAGS, ...fetchedTags, ...(query.tags ?? []), ...variables])),
+    [fetchedTags, query.tags, variables]
+  );
+  const groupByOptions = useMemo(() => {
+    const fields = fetchedFields.filter((f) => !(FILTER_ONLY_FIELDS as readonly string[]).includes(f));
+    const base = fields.length > 0 ? fields : [...GROUP_BY_FIELDS];
+    return toOptions(uniq([...base, ...(query.groupBy ?? []), ...variables]));
+  }, [fetchedFields, query.groupBy, variables]);
+  const filterKeyOptions = useMemo(
+    () => toOptions(uniq([...(fetchedFields.length > 0 ? fetchedFields : FILTER_FIELDS), ...FILTER_ONLY_FIELDS])),
+    [fetchedFields]
+  );
+  const metricOptions = useMemo(
+    () =>
+      query.metric && !METRICS.some((m) => m.value === query.metric)
+        ? [...METRICS, toOptions([query.metric])[0]]
+        : METRICS,
+    [query.metric]
+  );
+  const sourceOptions = useMemo(
+    () => [
+      {
+        value: DEFAULT_SOURCE_VALUE,
+        label: 'Default',
+        description: `The data source's default source (${datasource.defaultSource})`,
+      },
+      ...SOURCES,
+    ],
+    [datasource.defaultSource]
+  );
+
+  /** Changes the query and runs it. */
+  const change = (patch: Partial<FeedbackQuery>) => {
+    onChange({ ...query, ...patch });
     onRunQuery();
   };
+  /** Changes the query without running it (text inputs run on blur). */
+  const edit = (patch: Partial<FeedbackQuery>) => onChange({ ...query, ...patch });
 
-  const { queryText, constant } = query;
+  const filters = query.filters ?? [];
+  const setFilter = (index: number, patch: Partial<FeedbackFilter>, run: boolean) => {
+    const next = filters.map((f, i) => (i === index ? { ...f, ...patch } : f));
+    if (run) {
+      change({ filters: next });
+    } else {
+      edit({ filters: next });
+    }
+  };
+
+  const onLimitChange = (event: ChangeEvent<HTMLInputElement>) => {
+    const n = parseInt(event.target.value, 10);
+    edit({ limit: Number.isFinite(n) ? Math.min(Math.max(n, 1), MAX_LIMIT) : undefined });
+  };
+
+  const isTrace = queryType === 'trace';
 
   return (
-    <Stack gap={0}>
-      <InlineField label="Constant">
-        <Input
-          id="query-editor-constant"
-          onChange={onConstantChange}
-          value={constant}
-          width={8}
-          type="number"
-          step="0.1"
-        />
-      </InlineField>
-      <InlineField label="Query Text" labelWidth={16} tooltip="Not used yet">
-        <Input
-          id="query-editor-query-text"
-          onChange={onQueryTextChange}
-          value={queryText || ''}
-          required
-          placeholder="Enter a query"
-        />
-      </InlineField>
+    <Stack direction="column" gap={0}>
+      <InlineFieldRow>
+        <InlineField label="Query type" labelWidth={LABEL_WIDTH} tooltip="What the query returns">
+          <Combobox<FeedbackQueryType>
+            id="feedback-query-type"
+            width={20}
+            options={QUERY_TYPES}
+            value={queryType}
+            onChange={(o) => change({ queryType: o.value })}
+          />
+        </InlineField>
+        <InlineField label="Source" tooltip="Where feedback events are read from">
+          <RadioButtonGroup<string>
+            id="feedback-source"
+            options={sourceOptions}
+            value={query.source ?? DEFAULT_SOURCE_VALUE}
+            onChange={(v) => change({ source: v ? (v as FeedbackSource) : undefined })}
+          />
+        </InlineField>
+      </InlineFieldRow>
+
+      {isTrace ? (
+        <InlineFieldRow>
+          <InlineField
+            label="Correlation ID"
+            labelWidth={LABEL_WIDTH}
+            tooltip="The correlation id of the interaction to trace; template variables allowed"
+            grow
+          >
+            <Input
+              id="feedback-correlation-id"
+              placeholder="e.g. 5f0c… or $correlation_id"
+              value={query.correlationId ?? ''}
+              onChange={(e: ChangeEvent<HTMLInputElement>) => edit({ correlationId: e.target.value })}
+              onBlur={onRunQuery}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      ) : (
+        <>
+          <InlineFieldRow>
+            <InlineField label="Kind" labelWidth={LABEL_WIDTH} tooltip="Which events to read">
+              <Combobox<FeedbackKind>
+                id="feedback-kind"
+                width={20}
+                options={KINDS}
+                value={query.kind ?? DEFAULT_QUERY.kind!}
+                onChange={(o) => change({ kind: o.value })}
+              />
+            </InlineField>
+            <InlineField label="Sentiment" tooltip="Only events with this sentiment">
+              <Combobox<FeedbackSentiment>
+                id="feedback-sentiment"
+                width={16}
+                options={SENTIMENTS}
+                value={query.sentiment ?? ''}
+                onChange={(o) => change({ sentiment: o.value || undefined })}
+              />
+            </InlineField>
+            <InlineField label="Tags" tooltip="Events carrying ANY of these tags; type to add a custom tag" grow>
+              <MultiCombobox<string>
+                id="feedback-tags"
+                placeholder="Any tag"
+                options={tagOptions}
+                value={query.tags ?? []}
+                createCustomValue
+                isClearable
+                onChange={(opts) => change({ tags: opts.map((o) => o.value) })}
+              />
+            </InlineField>
+          </InlineFieldRow>
+
+          <InlineFieldRow>
+            <InlineField
+              label="Search"
+              labelWidth={LABEL_WIDTH}
+              tooltip="Free text matched in the comment (case-insensitive substring)"
+              grow
+            >
+              <Input
+                id="feedback-search"
+                placeholder="Text in the comment"
+                value={query.search ?? ''}
+                onChange={(e: ChangeEvent<HTMLInputElement>) => edit({ search: e.target.value || undefined })}
+                onBlur={onRunQuery}
+              />
+            </InlineField>
+          </InlineFieldRow>
+
+          {filters.map((filter, index) => {
+            const n = index + 1;
+            const ids = {
+              key: `feedback-filter-key-${index}`,
+              operator: `feedback-filter-operator-${index}`,
+              value: `feedback-filter-value-${index}`,
+            };
+            return (
+              <InlineFieldRow key={index}>
+                <InlineLabel
+                  width={LABEL_WIDTH}
+                  transparent={index > 0}
+                  tooltip={index === 0 ? 'Field conditions; all must hold. attributes.<key> works too.' : undefined}
+                >
+                  {index === 0 ? 'Filters' : ''}
+                </InlineLabel>
+                <HiddenLabel htmlFor={ids.key}>{`Filter ${n} field`}</HiddenLabel>
+                <Combobox<string>
+                  id={ids.key}
+                  width={24}
+                  placeholder="field"
+                  options={filterKeyOptions}
+                  value={filter.key || null}
+                  createCustomValue
+                  onChange={(o) => setFilter(index, { key: o.value }, true)}
+                />
+                <HiddenLabel htmlFor={ids.operator}>{`Filter ${n} operator`}</HiddenLabel>
+                <Combobox<FilterOperator>
+                  id={ids.operator}
+                  width={8}
+                  options={FILTER_OPERATORS}
+                  value={filter.operator ?? '='}
+                  onChange={(o) => setFilter(index, { operator: o.value }, true)}
+                />
+                <HiddenLabel htmlFor={ids.value}>{`Filter ${n} value`}</HiddenLabel>
+                <Input
+                  id={ids.value}
+                  width={30}
+                  placeholder={filter.operator === '=~' || filter.operator === '!~' ? 'regex' : 'value'}
+                  value={filter.value ?? ''}
+                  onChange={(e: ChangeEvent<HTMLInputElement>) => setFilter(index, { value: e.target.value }, false)}
+                  onBlur={onRunQuery}
+                />
+                <IconButton
+                  name="trash-alt"
+                  aria-label={`Remove filter ${n}`}
+                  tooltip={`Remove filter ${n}`}
+                  onClick={() => change({ filters: filters.filter((_, i) => i !== index) })}
+                />
+              </InlineFieldRow>
+            );
+          })}
+          <InlineFieldRow>
+            <Button
+              variant="secondary"
+              size="sm"
+              icon="plus"
+              onClick={() => edit({ filters: [...filters, { key: '', operator: '=', value: '' }] })}
+            >
+              Add filter
+            </Button>
+          </InlineFieldRow>
+        </>
+      )}
+
+      {GROUPED.includes(queryType) && (
+        <InlineFieldRow>
+          <InlineField label="Group by" labelWidth={LABEL_WIDTH} tooltip="Dimensions of the breakdown/series" grow>
+            <MultiCombobox<string>
+              id="feedback-group-by"
+              placeholder="No grouping"
+              options={groupByOptions}
+              value={query.groupBy ?? []}
+              createCustomValue
+              isClearable
+              onChange={(opts) => change({ groupBy: opts.map((o) => o.value) })}
+            />
+          </InlineField>
+          <InlineField label="Metric" tooltip="Count of events, or count and share of the total">
+            <Combobox<string>
+              id="feedback-metric"
+              width={16}
+              options={metricOptions}
+              value={query.metric ?? DEFAULT_QUERY.metric!}
+              onChange={(o) => change({ metric: o.value as FeedbackMetric })}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
+
+      {queryType === 'versions' && (
+        <InlineFieldRow>
+          <InlineField
+            label="Baseline"
+            labelWidth={LABEL_WIDTH}
+            tooltip="Model version to compare against; empty: the previous version by first-seen time"
+          >
+            <Input
+              id="feedback-baseline"
+              width={30}
+              placeholder="previous version"
+              value={query.baseline ?? ''}
+              onChange={(e: ChangeEvent<HTMLInputElement>) => edit({ baseline: e.target.value || undefined })}
+              onBlur={onRunQuery}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
+
+      {WITH_LIMIT.includes(queryType) && (
+        <InlineFieldRow>
+          <InlineField label="Limit" labelWidth={LABEL_WIDTH} tooltip={`Rows to return, at most ${MAX_LIMIT}`}>
+            <Input
+              id="feedback-limit"
+              type="number"
+              width={12}
+              min={1}
+              max={MAX_LIMIT}
+              placeholder={String(DEFAULT_LIMIT)}
+              value={query.limit ?? ''}
+              onChange={onLimitChange}
+              onBlur={onRunQuery}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
     </Stack>
   );
 }
