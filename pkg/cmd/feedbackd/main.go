@@ -1,0 +1,10 @@
+// Command feedbackd is the durable feedback collector; see docs/feedbackd.md.
+package main
+
+import (
+	"os"
+
+	"github.com/feedbackloop/modelfeedback/pkg/collector"
+)
+
+func main() { os.Exit(collector.Main(os.Args[1:])) }

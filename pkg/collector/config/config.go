@@ -1,0 +1,321 @@
+// Package config reads feedbackd's options from flags, FEEDBACKD_* environment
+// variables and an optional YAML file, each option under the same name in
+// three spellings (DESIGN §5): --loki-url / FEEDBACKD_LOKI_URL / loki_url.
+// Flags win over the environment, which wins over the file.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the resolved configuration.
+type Config struct {
+	Listen        string
+	SpoolDir      string
+	SpoolMaxBytes int64
+
+	LokiURL         string
+	LokiTenant      string
+	LokiUsername    string
+	LokiPassword    string
+	LokiBearerToken string
+
+	ElasticsearchURL             string
+	ElasticsearchIndex           string
+	ElasticsearchUsername        string
+	ElasticsearchPassword        string
+	ElasticsearchAPIKey          string
+	ElasticsearchInstallTemplate bool
+
+	Tokens        []string
+	BrowserTokens []string
+	CORSOrigins   []string
+
+	Redact        bool
+	RedactContext bool
+
+	DeliveryBatchSize int
+	DeliveryTimeout   time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          string
+}
+
+// Option describes one setting; Options is the list the docs are made from.
+type Option struct {
+	Name    string // flag spelling
+	Default string
+	Help    string
+	set     func(*Config, string) error
+}
+
+// Env is the environment variable spelling of the option.
+func (o Option) Env() string {
+	return "FEEDBACKD_" + strings.ToUpper(strings.ReplaceAll(o.Name, "-", "_"))
+}
+
+// Key is the YAML file spelling of the option.
+func (o Option) Key() string { return strings.ReplaceAll(o.Name, "-", "_") }
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func list(p func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		var out []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		*p(c) = out
+		return nil
+	}
+}
+
+func boolean(p func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
+func duration(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 30s, got %q", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+func positiveInt(p func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive integer, got %q", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+// ParseBytes reads a size such as 1073741824, 512MiB or 1GiB.
+func ParseBytes(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("want a positive size such as 1GiB or 536870912, got %q", v)
+	}
+	return n * mult, nil
+}
+
+// Options lists every setting with its default.
+var Options = []Option{
+	{Name: "listen", Default: "127.0.0.1:8787", Help: "address the HTTP API listens on",
+		set: str(func(c *Config) *string { return &c.Listen })},
+	{Name: "spool-dir", Default: "./data", Help: "directory of the write-ahead log, the sink cursors and the dead letters",
+		set: str(func(c *Config) *string { return &c.SpoolDir })},
+	{Name: "spool-max-bytes", Default: "1GiB", Help: "size of the write-ahead log at which ingest answers 429 until the sinks catch up",
+		set: func(c *Config, v string) error { n, err := ParseBytes(v); c.SpoolMaxBytes = n; return err }},
+	{Name: "loki-url", Help: "Loki base URL, e.g. http://loki:3100; empty: no Loki sink",
+		set: str(func(c *Config) *string { return &c.LokiURL })},
+	{Name: "loki-tenant", Help: "X-Scope-OrgID sent to Loki",
+		set: str(func(c *Config) *string { return &c.LokiTenant })},
+	{Name: "loki-username", Help: "basic-auth user for Loki",
+		set: str(func(c *Config) *string { return &c.LokiUsername })},
+	{Name: "loki-password", Help: "basic-auth password for Loki",
+		set: str(func(c *Config) *string { return &c.LokiPassword })},
+	{Name: "loki-bearer-token", Help: "bearer token for Loki (instead of basic auth)",
+		set: str(func(c *Config) *string { return &c.LokiBearerToken })},
+	{Name: "elasticsearch-url", Help: "Elasticsearch base URL, e.g. http://elasticsearch:9200; empty: no Elasticsearch sink",
+		set: str(func(c *Config) *string { return &c.ElasticsearchURL })},
+	{Name: "elasticsearch-index", Default: "model-feedback", Help: "index name prefix; documents go to <prefix>-YYYY.MM.DD",
+		set: str(func(c *Config) *string { return &c.ElasticsearchIndex })},
+	{Name: "elasticsearch-username", Help: "basic-auth user for Elasticsearch",
+		set: str(func(c *Config) *string { return &c.ElasticsearchUsername })},
+	{Name: "elasticsearch-password", Help: "basic-auth password for Elasticsearch",
+		set: str(func(c *Config) *string { return &c.ElasticsearchPassword })},
+	{Name: "elasticsearch-api-key", Help: "API key for Elasticsearch (instead of basic auth)",
+		set: str(func(c *Config) *string { return &c.ElasticsearchAPIKey })},
+	{Name: "elasticsearch-install-template", Default: "true", Help: "install the model-feedback index template at start",
+		set: boolean(func(c *Config) *bool { return &c.ElasticsearchInstallTemplate })},
+	{Name: "tokens", Help: "server bearer tokens, comma-separated; they may write every kind. None (and no browser tokens): no authentication",
+		set: list(func(c *Config) *[]string { return &c.Tokens })},
+	{Name: "browser-tokens", Help: "browser (widget) bearer tokens, comma-separated; they may only POST /v1/feedback, from an allowed origin",
+		set: list(func(c *Config) *[]string { return &c.BrowserTokens })},
+	{Name: "cors-origins", Help: "origins allowed to call from a browser, comma-separated, e.g. https://app.example.com; * allows any",
+		set: list(func(c *Config) *[]string { return &c.CORSOrigins })},
+	{Name: "redact", Default: "true", Help: "replace e-mail addresses, phone and payment-card numbers in comment with a marker",
+		set: boolean(func(c *Config) *bool { return &c.Redact })},
+	{Name: "redact-context", Default: "false", Help: "also redact context.system_prompt, context.input, context.output and corrected_output",
+		set: boolean(func(c *Config) *bool { return &c.RedactContext })},
+	{Name: "delivery-batch-size", Default: "500", Help: "most events per push/bulk request to a sink",
+		set: positiveInt(func(c *Config) *int { return &c.DeliveryBatchSize })},
+	{Name: "delivery-timeout", Default: "30s", Help: "timeout of one delivery request to a sink",
+		set: duration(func(c *Config) *time.Duration { return &c.DeliveryTimeout })},
+	{Name: "shutdown-timeout", Default: "30s", Help: "on SIGTERM/SIGINT, how long to wait for in-flight requests and for the sinks to catch up",
+		set: duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{Name: "log-level", Default: "info", Help: "debug, info, warn or error",
+		set: func(c *Config, v string) error {
+			switch v {
+			case "debug", "info", "warn", "error":
+				c.LogLevel = v
+				return nil
+			}
+			return fmt.Errorf("want debug, info, warn or error, got %q", v)
+		}},
+}
+
+// ConfigOption is the one option that is not also a file key.
+const ConfigOption = "config"
+
+// ErrHelp is returned for -h/--help after the usage was printed.
+var ErrHelp = flag.ErrHelp
+
+// Load resolves the configuration from args (without the program name), the
+// environment (getenv, usually os.Getenv) and the file named by --config or
+// FEEDBACKD_CONFIG. Usage and errors go to out.
+func Load(args []string, getenv func(string) string, out io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("feedbackd", flag.ContinueOnError)
+	fs.SetOutput(out)
+	raw := map[string]*string{}
+	for _, o := range Options {
+		raw[o.Name] = fs.String(o.Name, o.Default, fmt.Sprintf("%s (env %s, file key %s)", o.Help, o.Env(), o.Key()))
+	}
+	configPath := fs.String(ConfigOption, "", "YAML file with any of the options below as keys (env FEEDBACKD_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+
+	var c Config
+	for _, o := range Options {
+		if err := o.set(&c, o.Default); err != nil && o.Default != "" {
+			panic("bad default for " + o.Name)
+		}
+	}
+	path := *configPath
+	if !explicit[ConfigOption] {
+		path = getenv("FEEDBACKD_CONFIG")
+	}
+	if path != "" {
+		file, err := readFile(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range Options {
+			if v, ok := file[o.Key()]; ok {
+				if err := o.set(&c, v); err != nil {
+					return nil, fmt.Errorf("%s: %s: %w", path, o.Key(), err)
+				}
+			}
+		}
+	}
+	for _, o := range Options {
+		if v := getenv(o.Env()); v != "" {
+			if err := o.set(&c, v); err != nil {
+				return nil, fmt.Errorf("%s: %w", o.Env(), err)
+			}
+		}
+	}
+	for _, o := range Options {
+		if explicit[o.Name] {
+			if err := o.set(&c, *raw[o.Name]); err != nil {
+				return nil, fmt.Errorf("--%s: %w", o.Name, err)
+			}
+		}
+	}
+	if len(c.BrowserTokens) > 0 && len(c.CORSOrigins) == 0 {
+		return nil, errors.New("browser-tokens need cors-origins: a browser token is only accepted from an allowed origin")
+	}
+	return &c, nil
+}
+
+// readFile reads the YAML file into option keys → string values; lists
+// become comma-joined, so `tokens: [a, b]` and `tokens: a,b` are the same.
+func readFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, o := range Options {
+		known[o.Key()] = true
+	}
+	out := map[string]string{}
+	var unknown []string
+	for k, v := range doc {
+		if !known[k] {
+			unknown = append(unknown, k)
+			continue
+		}
+		switch x := v.(type) {
+		case nil:
+			out[k] = ""
+		case []any:
+			parts := make([]string, len(x))
+			for i, p := range x {
+				parts[i] = fmt.Sprint(p)
+			}
+			out[k] = strings.Join(parts, ",")
+		case map[string]any:
+			return nil, fmt.Errorf("config file %s: %s: want a value or a list, got a mapping", path, k)
+		default:
+			out[k] = fmt.Sprint(x)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		// A typo in a key would otherwise silently leave a default in force.
+		return nil, fmt.Errorf("config file %s: unknown key(s) %s", path, strings.Join(unknown, ", "))
+	}
+	return out, nil
+}
+
+// Redacted renders the configuration for the start-up log, secrets hidden.
+func (c *Config) Redacted() map[string]any {
+	return map[string]any{
+		"listen": c.Listen, "spool_dir": c.SpoolDir, "spool_max_bytes": c.SpoolMaxBytes,
+		"loki_url": c.LokiURL, "loki_tenant": c.LokiTenant,
+		"elasticsearch_url": c.ElasticsearchURL, "elasticsearch_index": c.ElasticsearchIndex,
+		"tokens": len(c.Tokens), "browser_tokens": len(c.BrowserTokens), "cors_origins": c.CORSOrigins,
+		"redact": c.Redact, "redact_context": c.RedactContext,
+		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
+		"shutdown_timeout": c.ShutdownTimeout.String(),
+	}
+}

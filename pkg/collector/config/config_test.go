@@ -1,0 +1,118 @@
+package config
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsNeedNoConfiguration(t *testing.T) {
+	c, err := Load(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8787" || c.SpoolDir != "./data" || !c.Redact || c.RedactContext ||
+		c.SpoolMaxBytes != 1<<30 || c.DeliveryBatchSize != 500 || c.ShutdownTimeout != 30*time.Second ||
+		c.LokiURL != "" || c.ElasticsearchURL != "" || c.Tokens != nil || c.ElasticsearchIndex != "model-feedback" ||
+		!c.ElasticsearchInstallTemplate {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestFlagsBeatEnvBeatFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "feedbackd.yaml")
+	if err := os.WriteFile(file, []byte(`
+listen: 0.0.0.0:1
+loki_url: http://file-loki:3100
+loki_tenant: file-tenant
+elasticsearch_url: http://file-es:9200
+tokens: [t1, t2]
+cors_origins: https://a.example, https://b.example
+redact_context: true
+spool_max_bytes: 64MiB
+delivery_timeout: 5s
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := env(map[string]string{
+		"FEEDBACKD_CONFIG":      file,
+		"FEEDBACKD_LOKI_URL":    "http://env-loki:3100",
+		"FEEDBACKD_LOKI_TENANT": "env-tenant",
+		"FEEDBACKD_REDACT":      "false",
+	})
+	c, err := Load([]string{"--loki-tenant", "flag-tenant", "--delivery-batch-size=7"}, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string][2]any{
+		"file only":        {c.ElasticsearchURL, "http://file-es:9200"},
+		"file listen":      {c.Listen, "0.0.0.0:1"},
+		"env over file":    {c.LokiURL, "http://env-loki:3100"},
+		"flag over env":    {c.LokiTenant, "flag-tenant"},
+		"env bool":         {c.Redact, false},
+		"file bool":        {c.RedactContext, true},
+		"file list (yaml)": {c.Tokens, []string{"t1", "t2"}},
+		"file list (csv)":  {c.CORSOrigins, []string{"https://a.example", "https://b.example"}},
+		"size suffix":      {c.SpoolMaxBytes, int64(64 << 20)},
+		"flag int":         {c.DeliveryBatchSize, 7},
+		"file duration":    {c.DeliveryTimeout, 5 * time.Second},
+	}
+	for name, c := range checks {
+		if !reflect.DeepEqual(c[0], c[1]) {
+			t.Errorf("%s: got %#v want %#v", name, c[0], c[1])
+		}
+	}
+	// --config on the command line wins over FEEDBACKD_CONFIG.
+	other := filepath.Join(t.TempDir(), "other.yaml")
+	os.WriteFile(other, []byte("listen: 127.0.0.1:9\n"), 0o600)
+	c, err = Load([]string{"--config", other}, e, io.Discard)
+	if err != nil || c.Listen != "127.0.0.1:9" {
+		t.Fatalf("--config: %v %v", c, err)
+	}
+}
+
+func TestErrorsNameTheOption(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("lokiurl: x\nlisten: a\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--redact=maybe"}, nil, "--redact"},
+		{nil, map[string]string{"FEEDBACKD_SPOOL_MAX_BYTES": "lots"}, "FEEDBACKD_SPOOL_MAX_BYTES"},
+		{[]string{"--config", bad}, nil, "unknown key(s) lokiurl"},
+		{[]string{"--config", filepath.Join(dir, "missing.yaml")}, nil, "config file"},
+		{[]string{"--browser-tokens", "b"}, nil, "cors-origins"},
+		{[]string{"--shutdown-timeout", "-1s"}, nil, "--shutdown-timeout"},
+		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
+	} {
+		_, err := Load(c.args, env(c.env), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v %v: err = %v, want mention of %q", c.args, c.env, err, c.want)
+		}
+	}
+}
+
+// The README section must document every option in all three spellings.
+func TestDocsListEveryOption(t *testing.T) {
+	b, err := os.ReadFile("../../../docs/feedbackd.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, o := range Options {
+		for _, s := range []string{"--" + o.Name, o.Env(), "`" + o.Key() + "`"} {
+			if !strings.Contains(doc, s) {
+				t.Errorf("docs/feedbackd.md does not mention %s", s)
+			}
+		}
+	}
+}

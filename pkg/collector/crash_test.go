@@ -1,0 +1,331 @@
+package collector_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
+)
+
+// recorder stands in for Loki or Elasticsearch: it stores the feedback_id of
+// every line it acknowledged and refuses every failEvery-th request with a
+// retryable status, so delivery retries are part of the run.
+type recorder struct {
+	mu        sync.Mutex
+	ids       map[string]int
+	requests  int
+	failEvery int
+}
+
+func newRecorder(failEvery int) *recorder {
+	return &recorder{ids: map[string]int{}, failEvery: failEvery}
+}
+
+func (r *recorder) shouldFail() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.requests++
+	return r.failEvery > 0 && r.requests%r.failEvery == 0
+}
+
+func (r *recorder) record(ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		r.ids[id]++
+	}
+}
+
+func (r *recorder) missing(want map[string]bool) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for id := range want {
+		if r.ids[id] == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func feedbackID(line []byte) (string, error) {
+	var ev struct {
+		FeedbackID string `json:"feedback_id"`
+	}
+	if err := json.Unmarshal(line, &ev); err != nil || ev.FeedbackID == "" {
+		return "", fmt.Errorf("line without feedback_id: %q", line)
+	}
+	return ev.FeedbackID, nil
+}
+
+// lokiStandIn accepts Loki's push API (snappy-compressed protobuf, as the
+// real sink sends it) and GET /ready.
+func lokiStandIn(t *testing.T, rec *recorder) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/ready":
+			w.WriteHeader(http.StatusOK)
+		case r.Method == http.MethodPost && r.URL.Path == "/loki/api/v1/push":
+			body, _ := io.ReadAll(r.Body)
+			if rec.shouldFail() {
+				http.Error(w, "ingester unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			raw, err := snappy.Decode(nil, body)
+			var req push.PushRequest
+			if err == nil {
+				err = req.Unmarshal(raw)
+			}
+			if err != nil {
+				t.Errorf("loki stand-in: bad push body: %v", err)
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			var ids []string
+			for _, s := range req.Streams {
+				for _, e := range s.Entries {
+					id, err := feedbackID([]byte(e.Line))
+					if err != nil {
+						t.Error(err)
+						continue
+					}
+					ids = append(ids, id)
+				}
+			}
+			rec.record(ids)
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+}
+
+// esStandIn accepts the bulk API with create actions and the info endpoint.
+func esStandIn(t *testing.T, rec *recorder) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/":
+			io.WriteString(w, `{"name":"standin","cluster_name":"test","version":{"number":"8.15.0"},"tagline":"You Know, for Search"}`)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/_bulk"):
+			body, _ := io.ReadAll(r.Body)
+			if rec.shouldFail() {
+				w.WriteHeader(http.StatusTooManyRequests)
+				io.WriteString(w, `{"error":"es_rejected_execution_exception","status":429}`)
+				return
+			}
+			sc := bufio.NewScanner(bytes.NewReader(body))
+			sc.Buffer(make([]byte, 1<<20), 8<<20)
+			var ids []string
+			var items []string
+			for sc.Scan() {
+				var action struct {
+					Create struct {
+						ID string `json:"_id"`
+					} `json:"create"`
+				}
+				if err := json.Unmarshal(sc.Bytes(), &action); err != nil || action.Create.ID == "" || !sc.Scan() {
+					t.Errorf("es stand-in: bad bulk action %q", sc.Bytes())
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				id, err := feedbackID(sc.Bytes())
+				if err != nil || id != action.Create.ID {
+					t.Errorf("es stand-in: _id %q for document %q", action.Create.ID, sc.Bytes())
+				}
+				ids = append(ids, id)
+				items = append(items, fmt.Sprintf(`{"create":{"_id":%q,"status":201}}`, id))
+			}
+			rec.record(ids)
+			fmt.Fprintf(w, `{"took":1,"errors":false,"items":[%s]}`, strings.Join(items, ","))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{}`)
+		}
+	}))
+}
+
+func buildFeedbackd(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "feedbackd")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/feedbackloop/modelfeedback/pkg/cmd/feedbackd")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type daemon struct {
+	cmd  *exec.Cmd
+	base string
+	log  *bytes.Buffer
+}
+
+func startDaemon(t *testing.T, bin string, args ...string) *daemon {
+	t.Helper()
+	addr := freePort(t)
+	d := &daemon{base: "http://" + addr, log: &bytes.Buffer{}}
+	d.cmd = exec.Command(bin, append([]string{"--listen", addr, "--log-level", "warn"}, args...)...)
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		resp, err := http.Get(d.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			return d
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.cmd.Process.Kill()
+	d.cmd.Wait()
+	t.Fatalf("feedbackd did not come up:\n%s", d.log)
+	return nil
+}
+
+// load posts batches of feedback from several clients until stop is closed
+// or the daemon is gone, and records the ids of every 202.
+func load(d *daemon, workers int, stop <-chan struct{}, acked func([]string)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 10 * time.Second}
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := 1 + rand.IntN(20)
+				var b strings.Builder
+				b.WriteByte('[')
+				for j := 0; j < n; j++ {
+					if j > 0 {
+						b.WriteByte(',')
+					}
+					fmt.Fprintf(&b, `{"kind":"feedback","correlation_id":"w%d-%d-%d","model":{"id":"crash-bot","version":"v1"},"sentiment":"negative","reason":"latency","comment":"slow answer %d"}`, w, i, j, j)
+				}
+				b.WriteByte(']')
+				resp, err := client.Post(d.base+"/v1/feedback", "application/json", strings.NewReader(b.String()))
+				if err != nil {
+					return // killed
+				}
+				var ar struct {
+					IDs []string `json:"ids"`
+				}
+				if resp.StatusCode == http.StatusAccepted && json.NewDecoder(resp.Body).Decode(&ar) == nil {
+					acked(ar.IDs)
+				}
+				resp.Body.Close()
+			}
+		}(w)
+	}
+	return &wg
+}
+
+// SIGKILL feedbackd several times at random moments under concurrent load,
+// restart it, and check that every event ever answered with 202 reached both
+// sinks.
+func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
+	bin := buildFeedbackd(t)
+	lokiRec, esRec := newRecorder(13), newRecorder(11)
+	loki, es := lokiStandIn(t, lokiRec), esStandIn(t, esRec)
+	defer loki.Close()
+	defer es.Close()
+	spoolDir := t.TempDir()
+	args := []string{"--spool-dir", spoolDir, "--loki-url", loki.URL, "--elasticsearch-url", es.URL,
+		"--elasticsearch-install-template=false", "--delivery-batch-size", "200"}
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	record := func(ids []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			acked[id] = true
+		}
+	}
+	const kills = 5
+	for round := 0; round < kills; round++ {
+		d := startDaemon(t, bin, args...)
+		stop := make(chan struct{})
+		before := len(acked)
+		wg := load(d, 8, stop, record)
+		time.Sleep(time.Duration(200+rand.IntN(800)) * time.Millisecond)
+		if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		d.cmd.Wait()
+		close(stop)
+		wg.Wait()
+		mu.Lock()
+		gained := len(acked) - before
+		mu.Unlock()
+		t.Logf("round %d: %d events acknowledged before SIGKILL", round, gained)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no event was acknowledged: the test proved nothing")
+	}
+
+	d := startDaemon(t, bin, args...)
+	var lokiMissing, esMissing []string
+	for i := 0; i < 1200; i++ {
+		lokiMissing, esMissing = lokiRec.missing(acked), esRec.missing(acked)
+		if len(lokiMissing)+len(esMissing) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		t.Errorf("graceful stop after the crashes: %v\n%s", err, d.log)
+	}
+	if len(lokiMissing)+len(esMissing) > 0 {
+		t.Logf("feedbackd log of the last run:\n%s", d.log)
+		t.Fatalf("of %d acknowledged events, %d never reached Loki (e.g. %v) and %d never reached Elasticsearch (e.g. %v)",
+			len(acked), len(lokiMissing), first(lokiMissing), len(esMissing), first(esMissing))
+	}
+	dupL, dupE := duplicates(lokiRec), duplicates(esRec)
+	t.Logf("%d acknowledged events all delivered to both sinks; redeliveries: loki %d, elasticsearch %d", len(acked), dupL, dupE)
+	if _, err := os.Stat(filepath.Join(spoolDir, "deadletter")); err == nil {
+		t.Error("events were dead-lettered in a run where no sink rejected anything")
+	}
+}
+
+func first(s []string) []string {
+	if len(s) > 3 {
+		return s[:3]
+	}
+	return s
+}
+
+func duplicates(r *recorder) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.ids {
+		n += c - 1
+	}
+	return n
+}

@@ -1,0 +1,151 @@
+// Package metrics holds feedbackd's Prometheus series (DESIGN §3). The
+// feedback counters are the Prometheus "sink": they count at acceptance,
+// after the events are durable, and carry the correlation id as an exemplar
+// so a spike on a dashboard leads to one concrete conversation.
+package metrics
+
+import (
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+)
+
+// Metrics is one registry with every series feedbackd exports.
+type Metrics struct {
+	Registry       *prometheus.Registry
+	Events         *prometheus.CounterVec
+	Tags           *prometheus.CounterVec
+	IngestRequests *prometheus.CounterVec
+	Delivery       *prometheus.CounterVec
+}
+
+// New registers the series; processCollectors adds the Go runtime and
+// process series (left out in tests that compare whole outputs).
+func New(processCollectors bool) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedback_events_total",
+			Help: "Events accepted (durably spooled), by model version, kind, sentiment and reason. Exemplars carry correlation_id.",
+		}, []string{"model_id", "model_version", "kind", "sentiment", "reason"}),
+		Tags: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedback_tags_total",
+			Help: "Tags on accepted events; an event with two tags counts once under each. Exemplars carry correlation_id.",
+		}, []string{"model_id", "model_version", "tag"}),
+		IngestRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_ingest_requests_total",
+			Help: "Requests to the ingest endpoints by HTTP status code.",
+		}, []string{"code"}),
+		Delivery: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_delivery_total",
+			Help: "Events per sink by outcome: delivered (acknowledged), rejected (dead-lettered), failed (in an attempt that will be retried).",
+		}, []string{"sink", "outcome"}),
+	}
+	m.Registry.MustRegister(m.Events, m.Tags, m.IngestRequests, m.Delivery)
+	if processCollectors {
+		m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return m
+}
+
+// RegisterSpool exports feedbackd_spool_bytes, read at scrape time.
+func (m *Metrics) RegisterSpool(bytes func() int64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "feedbackd_spool_bytes",
+		Help: "Size of the on-disk write-ahead log.",
+	}, func() float64 { return float64(bytes()) }))
+}
+
+// Handler serves /metrics. OpenMetrics must be negotiable: the classic text
+// format has no exemplars.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{EnableOpenMetrics: true})
+}
+
+type eventKey struct{ modelID, version, kind, sentiment, reason string }
+
+type tagKey struct{ modelID, version, tag string }
+
+type tally struct {
+	n          float64
+	correlated string // the last correlation id seen for the series
+}
+
+// Accepted counts durably accepted events. A request's events are summed per
+// series first, so a 1,000-event batch costs one update (and one exemplar)
+// per distinct series instead of one per event.
+func (m *Metrics) Accepted(events []feedback.Event) {
+	evs := make(map[eventKey]*tally, 4)
+	tags := map[tagKey]*tally{}
+	var order []eventKey
+	var tagOrder []tagKey
+	for i := range events {
+		e := &events[i]
+		k := eventKey{e.Model.ID, e.Model.Version, string(e.Kind), string(e.Sentiment), e.Reason}
+		t := evs[k]
+		if t == nil {
+			t = &tally{}
+			evs[k] = t
+			order = append(order, k)
+		}
+		t.n++
+		if e.CorrelationID != "" {
+			t.correlated = e.CorrelationID
+		}
+		for _, tag := range e.Tags {
+			tk := tagKey{e.Model.ID, e.Model.Version, tag}
+			tt := tags[tk]
+			if tt == nil {
+				tt = &tally{}
+				tags[tk] = tt
+				tagOrder = append(tagOrder, tk)
+			}
+			tt.n++
+			if e.CorrelationID != "" {
+				tt.correlated = e.CorrelationID
+			}
+		}
+	}
+	for _, k := range order {
+		t := evs[k]
+		add(m.Events.WithLabelValues(k.modelID, k.version, k.kind, k.sentiment, k.reason), t)
+	}
+	for _, k := range tagOrder {
+		t := tags[k]
+		add(m.Tags.WithLabelValues(k.modelID, k.version, k.tag), t)
+	}
+}
+
+func add(c prometheus.Counter, t *tally) {
+	ex := exemplar(t.correlated)
+	if ex == nil {
+		c.Add(t.n)
+		return
+	}
+	// The exemplar stands for one event, the one whose id it carries.
+	if t.n > 1 {
+		c.Add(t.n - 1)
+	}
+	c.(prometheus.ExemplarAdder).AddWithExemplar(1, ex)
+}
+
+// maxExemplarRunes is the OpenMetrics limit on an exemplar's label names and
+// values together; client_golang panics beyond it.
+const maxExemplarRunes = 128
+
+func exemplar(correlationID string) prometheus.Labels {
+	if correlationID == "" {
+		return nil
+	}
+	const name = "correlation_id"
+	if utf8.RuneCountInString(name)+utf8.RuneCountInString(correlationID) > maxExemplarRunes {
+		// A cut id would point at the wrong conversation; better none.
+		return nil
+	}
+	return prometheus.Labels{name: correlationID}
+}
