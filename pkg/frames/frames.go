@@ -28,6 +28,8 @@ type Meta struct {
 type Group struct {
 	Values []string
 	Count  float64
+	// Extra are further numeric columns (see Breakdown.Extra), in order.
+	Extra []float64
 }
 
 // Breakdown is the result of a breakdown query. Total is the number of
@@ -37,6 +39,10 @@ type Breakdown struct {
 	Dims   []string
 	Groups []Group
 	Total  float64
+	// Extra names numeric columns after count (e.g. negative,
+	// negative_rate); Units gives each one's unit ("" for none).
+	Extra []string
+	Units []string
 }
 
 // BreakdownFrame builds the numeric-long frame: one string field per
@@ -63,6 +69,17 @@ func BreakdownFrame(b Breakdown, withShare bool, meta Meta) *data.Frame {
 		counts[i] = g.Count
 	}
 	fields = append(fields, data.NewField("count", nil, counts))
+	for x, name := range b.Extra {
+		vals := make([]float64, len(groups))
+		for i, g := range groups {
+			vals[i] = g.Extra[x]
+		}
+		f := data.NewField(name, nil, vals)
+		if x < len(b.Units) && b.Units[x] != "" {
+			f.Config = &data.FieldConfig{Unit: b.Units[x]}
+		}
+		fields = append(fields, f)
+	}
 	if withShare {
 		shares := make([]float64, len(groups))
 		for i, g := range groups {
@@ -132,8 +149,31 @@ func (g Grid) Times() []time.Time {
 
 // TimeseriesFrames builds one timeseries-multi frame per series, each on the
 // full grid with missing steps as 0 (no event in a step is a count of 0).
-// Series are ordered by their values; no series gives no frames.
+// With share, each point is divided by totals at the same step. Series are
+// ordered by their values; no series gives no frames.
 func TimeseriesFrames(dims []string, series []Series, grid Grid, share bool, totals map[int64]float64, meta Meta) []*data.Frame {
+	value := func(s Series, ms int64) float64 { return s.Points[ms] }
+	unit := ""
+	if share {
+		value = func(s Series, ms int64) float64 { return Ratio(s.Points[ms], totals[ms]) }
+		unit = "percentunit"
+	}
+	return seriesFrames(dims, series, grid, value, unit, meta)
+}
+
+// RateFrames is TimeseriesFrames for values that are already ratios: a step
+// without a value is NaN (a gap), not 0, because no feedback is not a rate
+// of zero.
+func RateFrames(dims []string, series []Series, grid Grid, unit string, meta Meta) []*data.Frame {
+	return seriesFrames(dims, series, grid, func(s Series, ms int64) float64 {
+		if v, ok := s.Points[ms]; ok {
+			return v
+		}
+		return nan()
+	}, unit, meta)
+}
+
+func seriesFrames(dims []string, series []Series, grid Grid, value func(Series, int64) float64, unit string, meta Meta) []*data.Frame {
 	series = append([]Series(nil), series...)
 	sort.SliceStable(series, func(i, j int) bool {
 		return strings.Join(series[i].Values, "\x00") < strings.Join(series[j].Values, "\x00")
@@ -143,22 +183,17 @@ func TimeseriesFrames(dims []string, series []Series, grid Grid, share bool, tot
 	for _, s := range series {
 		vals := make([]float64, len(times))
 		for i, t := range times {
-			ms := t.UnixMilli()
-			v := s.Points[ms]
-			if share {
-				v = Ratio(v, totals[ms])
-			}
-			vals[i] = v
+			vals[i] = value(s, t.UnixMilli())
 		}
 		labels := data.Labels{}
 		for d, dim := range dims {
 			labels[dim] = s.Values[d]
 		}
-		value := data.NewField("value", labels, vals)
-		if share {
-			value.Config = &data.FieldConfig{Unit: "percentunit"}
+		v := data.NewField("value", labels, vals)
+		if unit != "" {
+			v.Config = &data.FieldConfig{Unit: unit}
 		}
-		f := data.NewFrame("", data.NewField("time", nil, append([]time.Time(nil), times...)), value)
+		f := data.NewFrame("", data.NewField("time", nil, append([]time.Time(nil), times...)), v)
 		setMeta(f, data.FrameTypeTimeSeriesMulti, data.FrameTypeVersion{0, 1}, meta)
 		out = append(out, f)
 	}

@@ -274,3 +274,10 @@ func valuesExpr(sel Selector, kind string, f query.Field, r time.Duration) strin
 	e = e.with("| json " + matcher(f.LokiLabel, "=", f.JSONPath)).with("| " + matcher(f.LokiLabel, "!=", ""))
 	return "sum by (" + f.LokiLabel + ") (count_over_time(" + e.rangeOf(r) + "))"
 }
+
+// Escape returns s escaped for use inside a double-quoted LogQL string (the
+// literal's content, without the quotes).
+func Escape(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	fastjson "github.com/goccy/go-json"
@@ -262,4 +263,44 @@ func toEntries(resp *Response) ([]frames.Entry, int, error) {
 		out = append(out, frames.Entry{Time: l.T, Event: feedback.Event(e)})
 	}
 	return out, bad, nil
+}
+
+// traceExpr finds every event of one correlation id: the line filter lets
+// Loki skip most chunks cheaply, the json filter keeps only exact matches
+// (the id could appear inside a comment).
+func (b builder) traceExpr(id string) string {
+	e := expr{selector: b.sel.With()}
+	return e.with("|= " + strconv.Quote(id)).with("| json").with("| " + matcher("correlation_id", "=", id)).String()
+}
+
+// Trace returns every event carrying the query's correlation id, oldest
+// first, whatever its kind.
+func (c *Client) Trace(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+	logql := builder{sel: c.sel, q: q}.traceExpr(q.CorrelationID)
+	entries, meta, err := c.entries(ctx, logql, q.From, q.To, q.Limit, "forward")
+	if err != nil {
+		return nil, meta, err
+	}
+	frames.SortEntries(entries)
+	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
+		entries[i], entries[j] = entries[j], entries[i]
+	}
+	return entries, meta, nil
+}
+
+// Logs runs a log query and returns its lines oldest first, undecoded: the
+// execution logs of the drill-down are the application's, not events.
+func (c *Client) Logs(ctx context.Context, logql string, from, to time.Time, limit int) ([]Line, frames.Meta, error) {
+	meta := frames.Meta{Executed: logql}
+	resp, err := c.logs(ctx, logql, from, to, limit, "forward")
+	if err != nil {
+		return nil, meta, err
+	}
+	meta.Stats = resp.Stats()
+	lines, err := resp.Streams()
+	if err != nil {
+		return nil, meta, err
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i].T.Before(lines[j].T) })
+	return lines, meta, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
+	"github.com/feedbackloop/modelfeedback/pkg/prom"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
@@ -33,8 +34,11 @@ type Datasource struct {
 	settingsErr error
 	sources     map[query.Source]Source
 	sourceErrs  map[query.Source]error
-	mux         *datasource.QueryTypeMux
-	resources   backend.CallResourceHandler
+	// prom is nil when Prometheus is not configured; promErr says why.
+	prom      *prom.Client
+	promErr   error
+	mux       *datasource.QueryTypeMux
+	resources backend.CallResourceHandler
 }
 
 // NewDatasource is the instance factory given to the SDK.
@@ -48,6 +52,8 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	d.mux.HandleFunc(string(query.Breakdown), d.handle(d.breakdown))
 	d.mux.HandleFunc(string(query.Timeseries), d.handle(d.timeseries))
 	d.mux.HandleFunc(string(query.Feedback), d.handle(d.feedback))
+	d.mux.HandleFunc(string(query.Versions), d.handle(d.versions))
+	d.mux.HandleFunc(string(query.Trace), d.handle(d.trace))
 	// Empty type: the query's JSON decides (breakdown by default); any other
 	// type reaches here too and gets a clear error from query.Parse.
 	d.mux.HandleFunc("", d.handle(d.byJSONType))
@@ -68,6 +74,7 @@ func (d *Datasource) connect() {
 	} else if c != nil {
 		d.sources[query.SourceElasticsearch] = c
 	}
+	d.prom, d.promErr = prom.New(d.settings.Prometheus)
 }
 
 // Dispose releases nothing: HTTP clients hold no resources beyond idle
@@ -133,6 +140,10 @@ func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) 
 		return d.timeseries(ctx, q, src)
 	case query.Feedback:
 		return d.feedback(ctx, q, src)
+	case query.Versions:
+		return d.versions(ctx, q, src)
+	case query.Trace:
+		return d.trace(ctx, q, src)
 	}
 	return backend.ErrorResponseWithErrorSource(backend.DownstreamError(
 		fmt.Errorf("query type %q is not available yet in this version of the data source", q.Type)))
@@ -142,7 +153,8 @@ func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) 
 // inspector shows what failed.
 func errorResponse(err error, meta frames.Meta) backend.DataResponse {
 	var qe *query.Error
-	if errors.As(err, &qe) {
+	var se *models.SettingError
+	if errors.As(err, &qe) || errors.As(err, &se) {
 		err = backend.DownstreamError(err)
 	}
 	res := backend.ErrorResponseWithErrorSource(err)

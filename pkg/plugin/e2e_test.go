@@ -31,6 +31,8 @@ var (
 	winTo   = time.Unix(0, 1795176000000000000).UTC()
 )
 
+const allTagsJSON = `["hallucination","factually_incorrect","formatting_error","latency","bias","offensive","harmful","not_helpful","other","outdated_rates","biased_tone"]`
+
 // binary is the plugin executable built once for all end-to-end tests.
 var binary string
 
@@ -49,6 +51,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	for _, f := range sharedCleanups {
+		f()
+	}
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -164,7 +169,7 @@ func TestBinaryAnswersEveryQueryTypeFromRecordedLoki(t *testing.T) {
 	srv := replayServer(t)
 	pc := start(t)
 	pctx := pluginContext(`{"loki":{"url":"`+srv.URL+`"}}`, nil)
-	allTags := `["hallucination","factually_incorrect","formatting_error","latency","bias","offensive","harmful","not_helpful","other","outdated_rates","biased_tone"]`
+	allTags := allTagsJSON
 	cases := []struct {
 		name     string
 		query    string
@@ -362,4 +367,49 @@ func TestBinaryResources(t *testing.T) {
 	if missed := srv.Missed(); len(missed) > 0 {
 		t.Fatalf("resource requests without a recorded answer:\n%s", lokitest.Decode(strings.Join(missed, "\n")))
 	}
+}
+
+func TestBinaryTraceDrillDown(t *testing.T) {
+	srv := replayServer(t)
+	pc := start(t)
+	pctx := pluginContext(`{"loki":{"url":"`+srv.URL+`"},"trace":{"tempoDatasourceUid":"tempo-uid"}}`, nil)
+	resp := pc.query(t, pctx, nil, target("T", `{"queryType":"trace","correlationId":"4bf92f3577b34da6a3ce929d0e0e4736"}`, time.Minute))
+	res := resp.Responses["T"]
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	if missed := srv.Missed(); len(missed) > 0 {
+		t.Fatalf("unrecorded requests:\n%s", lokitest.Decode(strings.Join(missed, "\n")))
+	}
+	if len(res.Frames) != 2 || res.Frames[0].Name != "snapshot" || res.Frames[1].Name != "feedback" {
+		t.Fatalf("frames %v", res.Frames)
+	}
+	snap := res.Frames[0]
+	if snap.Rows() != 1 {
+		t.Fatalf("snapshot rows %d", snap.Rows())
+	}
+	get := func(name string) any {
+		f, _ := snap.FieldByName(name)
+		return f.At(0)
+	}
+	if get("model_version") != "2026-11-10.2" || get("output") != "Refunds are processed automatically within 24 hours under policy RF-99." ||
+		get("params") != `{"temperature":0.9,"top_p":1.0,"max_tokens":1024}` || get("prompt_version") != "sp-2" {
+		t.Errorf("snapshot %v %v %v %v", get("model_version"), get("output"), get("params"), get("prompt_version"))
+	}
+	corr, _ := snap.FieldByName("correlation_id")
+	if corr.Config == nil || len(corr.Config.Links) != 1 || corr.Config.Links[0].Internal.DatasourceUID != "tempo-uid" {
+		t.Errorf("Tempo link missing: %+v", corr.Config)
+	}
+	events := res.Frames[1]
+	var kinds []string
+	for i := 0; i < events.Rows(); i++ {
+		var l map[string]string
+		_ = json.Unmarshal(events.Fields[4].At(i).(json.RawMessage), &l)
+		kinds = append(kinds, l["kind"])
+	}
+	// The corpus README: thumbs-down, modal, review, escalation, notification.
+	if strings.Join(kinds, ",") != "feedback,feedback,review,escalation,notification" {
+		t.Errorf("events in time order: %v", kinds)
+	}
+	experimental.CheckGoldenJSONResponse(t, filepath.Join("testdata", "golden"), "trace_showcase", &res, *update)
 }

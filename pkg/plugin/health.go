@@ -9,8 +9,8 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
-// CheckHealth tests each configured source separately and says which one
-// failed and why; Prometheus joins this list when it is wired in.
+// CheckHealth tests each configured backend (Loki, Elasticsearch,
+// Prometheus) separately and says which one failed and why.
 func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequest) (*backend.CheckHealthResult, error) {
 	if d.settingsErr != nil {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError, Message: "Configuration: " + d.settingsErr.Error()}, nil
@@ -33,6 +33,15 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 			continue
 		}
 		ok = append(ok, msg)
+	}
+	if d.settings.Prometheus.URL != "" {
+		if d.prom == nil {
+			failed = append(failed, d.promErr.Error())
+		} else if msg, err := d.prom.CheckHealth(ctx); err != nil {
+			failed = append(failed, err.Error())
+		} else {
+			ok = append(ok, msg)
+		}
 	}
 	if checked == 0 {
 		return &backend.CheckHealthResult{Status: backend.HealthStatusError,

@@ -12,13 +12,24 @@ import (
 // timeseries answers timeseries-multi frames on a step grid; no series means
 // no frames, which alert rules read as NoData.
 func (d *Datasource) timeseries(ctx context.Context, q query.Query, src Source) backend.DataResponse {
-	if err := countMetricOnly(q); err != nil {
-		return errorResponse(err, frames.Meta{})
+	grid := frames.NewGrid(q.From, q.To, q.Step())
+	switch q.Metric {
+	case query.MetricNegativeRate:
+		series, meta, err := negativeRateSeries(ctx, q, src)
+		if err != nil {
+			return errorResponse(err, meta)
+		}
+		return backend.DataResponse{Frames: frames.RateFrames(q.GroupBy, series, grid, "percentunit", meta)}
+	case query.MetricPer1kRequests:
+		series, meta, err := d.per1kSeries(ctx, q, src)
+		if err != nil {
+			return errorResponse(err, meta)
+		}
+		return backend.DataResponse{Frames: frames.RateFrames(q.GroupBy, series, grid, "", meta)}
 	}
 	series, totals, meta, err := src.Timeseries(ctx, q)
 	if err != nil {
 		return errorResponse(err, meta)
 	}
-	grid := frames.NewGrid(q.From, q.To, q.Step())
 	return backend.DataResponse{Frames: frames.TimeseriesFrames(q.GroupBy, series, grid, q.Metric == query.MetricShare, totals, meta)}
 }

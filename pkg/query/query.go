@@ -288,14 +288,18 @@ func (q *Query) validate() error {
 	if q.Type == Trace && q.CorrelationID == "" {
 		return fieldErr("correlationId", "a trace query needs a correlation id")
 	}
-	if len(q.CorrelationID) > 256 {
-		return fieldErr("correlationId", "longer than 256 bytes")
+	if q.CorrelationID != "" && !correlationIDRe.MatchString(q.CorrelationID) {
+		return fieldErr("correlationId", "%q is not a correlation id: use letters, digits and . _ : - (at most 128), e.g. a W3C trace id", q.CorrelationID)
 	}
 	if !q.To.After(q.From) {
 		return fieldErr("timeRange", "the end (%s) must be after the start (%s)", q.To.Format(time.RFC3339), q.From.Format(time.RFC3339))
 	}
 	return nil
 }
+
+// correlationIDRe keeps ids to characters that mean nothing in LogQL, PromQL
+// or a URL, so an id can be put into the configured execution-logs query.
+var correlationIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 func joinTypes() string {
 	s := make([]string, len(Types))

@@ -1,0 +1,245 @@
+package elastic
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/loki"
+	"github.com/feedbackloop/modelfeedback/pkg/models"
+	"github.com/feedbackloop/modelfeedback/pkg/query"
+)
+
+// lokiReplay answers only the exact requests recorded in
+// testdata/loki/manifest.json (endpoint and every parameter), with the
+// bodies a real Loki 3.x sent for the corpus of events.jsonl. A request the
+// Loki client words differently fails the test instead of being answered.
+func lokiReplay(t *testing.T) *httptest.Server {
+	t.Helper()
+	dir := filepath.Join("testdata", "loki")
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Fixtures []struct {
+			Name     string            `json:"name"`
+			Path     string            `json:"path"`
+			Endpoint string            `json:"endpoint"`
+			Params   map[string]string `json:"params"`
+		} `json:"fixtures"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	bodies := map[string][]byte{}
+	for _, f := range m.Fixtures {
+		b, err := os.ReadFile(filepath.Join(dir, f.Path))
+		if err != nil {
+			continue // only the fixtures this test uses are copied
+		}
+		v := url.Values{}
+		for k, p := range f.Params {
+			v.Set(k, p)
+		}
+		bodies[f.Endpoint+"?"+v.Encode()] = b
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.URL.Path + "?" + r.URL.Query().Encode()
+		b, ok := bodies[key]
+		if !ok {
+			t.Errorf("no recorded Loki answer for %s", key)
+			http.Error(w, "not recorded", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The 11 tags of metric_count_by_tag_instant, in the fixture's leg order.
+var fixtureTags = []string{"hallucination", "factually_incorrect", "formatting_error", "latency", "bias",
+	"offensive", "harmful", "not_helpful", "other", "outdated_rates", "biased_tone"}
+
+// TestParityWithLoki runs the same queries through the Loki path (against
+// recorded Loki answers) and the Elasticsearch path (against the
+// evaluator over the same 326 events) and requires identical frames:
+// fields, types, values, labels and order. Only the meta (the executed
+// query and stats) may differ.
+func TestParityWithLoki(t *testing.T) {
+	lk, err := loki.New(models.Loki{URL: lokiReplay(t).URL, Selector: models.DefaultLokiSelector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	esSrv, _ := newEvaluatorServer(t)
+	ec := newTestClient(t, esSrv.URL)
+	ctx := context.Background()
+	tags, _ := json.Marshal(fixtureTags)
+
+	breakdown := func(t *testing.T, js string, share bool) {
+		q := parseQuery(t, js, time.Minute)
+		lb, lm, err := lk.Breakdown(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eb, em, err := ec.Breakdown(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lb.Groups) == 0 {
+			t.Fatal("the Loki fixture gave no groups: the comparison would prove nothing")
+		}
+		sameFrames(t, data.Frames{frames.BreakdownFrame(lb, share, lm)}, data.Frames{frames.BreakdownFrame(eb, share, em)})
+	}
+	t.Run("breakdown by model_version", func(t *testing.T) {
+		breakdown(t, `{"queryType":"breakdown","groupBy":["model_version"]}`, false)
+	})
+	t.Run("breakdown by model_version, share", func(t *testing.T) {
+		breakdown(t, `{"queryType":"breakdown","groupBy":["model_version"],"metric":"share"}`, true)
+	})
+	t.Run("breakdown by tag", func(t *testing.T) {
+		breakdown(t, `{"queryType":"breakdown","groupBy":["tag"],"tags":`+string(tags)+`}`, false)
+	})
+	t.Run("breakdown by model_version and sentiment", func(t *testing.T) {
+		breakdown(t, `{"queryType":"breakdown","groupBy":["model_version","sentiment"],"metric":"share"}`, true)
+	})
+	t.Run("breakdown by attributes.domain", func(t *testing.T) {
+		breakdown(t, `{"queryType":"breakdown","groupBy":["attributes.domain"]}`, false)
+	})
+	timeseries := func(t *testing.T, js string, interval time.Duration, share bool) {
+		q := parseQuery(t, js, interval)
+		grid := frames.NewGrid(q.From, q.To, q.Step())
+		ls, lt, lm, err := lk.Timeseries(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		es, et, em, err := ec.Timeseries(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls) == 0 {
+			t.Fatal("the Loki fixture gave no series")
+		}
+		sameFrames(t, frames.TimeseriesFrames(q.GroupBy, ls, grid, share, lt, lm), frames.TimeseriesFrames(q.GroupBy, es, grid, share, et, em))
+	}
+	t.Run("timeseries by model_version, 1h", func(t *testing.T) {
+		timeseries(t, `{"queryType":"timeseries","groupBy":["model_version"]}`, time.Hour, false)
+	})
+	t.Run("timeseries by model_version, 1h, share", func(t *testing.T) {
+		timeseries(t, `{"queryType":"timeseries","groupBy":["model_version"],"metric":"share"}`, time.Hour, true)
+	})
+	// Loki keeps events without a reason as the group "": so must the
+	// missing bucket.
+	t.Run("timeseries by reason, 1h", func(t *testing.T) {
+		timeseries(t, `{"queryType":"timeseries","groupBy":["reason"]}`, time.Hour, false)
+	})
+	t.Run("timeseries by model_version and sentiment, 10m", func(t *testing.T) {
+		timeseries(t, `{"queryType":"timeseries","groupBy":["model_version","sentiment"]}`, 10*time.Minute, false)
+	})
+	t.Run("timeseries by model_version and tag, 1h", func(t *testing.T) {
+		timeseries(t, `{"queryType":"timeseries","groupBy":["model_version","tag"],"tags":`+string(tags)+`}`, time.Hour, false)
+	})
+	feedback := func(t *testing.T, js string, wantN int) {
+		q := parseQuery(t, js, time.Minute)
+		le, lm, err := lk.Feedback(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ee, em, err := ec.Feedback(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(le) != wantN {
+			t.Fatalf("Loki gave %d entries, want %d", len(le), wantN)
+		}
+		links := frames.Links{DatasourceUID: "uid", DatasourceName: "Feedback Loop", Source: "loki"}
+		sameFrames(t, data.Frames{frames.FeedbackFrame(le, links, lm)}, data.Frames{frames.FeedbackFrame(ee, links, em)})
+		if !reflect.DeepEqual(le, ee) {
+			for i := range le {
+				if i < len(ee) && !reflect.DeepEqual(le[i], ee[i]) {
+					t.Errorf("entry %d differs:\nLoki %+v\nES   %+v", i, le[i], ee[i])
+					break
+				}
+			}
+		}
+		if !reflect.DeepEqual(noticeTexts(lm), noticeTexts(em)) {
+			t.Errorf("notices differ: Loki %v, Elasticsearch %v", noticeTexts(lm), noticeTexts(em))
+		}
+	}
+	t.Run("feedback, newest 100", func(t *testing.T) { feedback(t, `{"queryType":"feedback","limit":100}`, 100) })
+	t.Run("feedback carrying any of two tags", func(t *testing.T) {
+		feedback(t, `{"queryType":"feedback","tags":["hallucination","bias"]}`, 17)
+	})
+	// (?is).*refund.* in Loki, a case-insensitive wildcard here; the
+	// corpus has the word across newlines and in other cases.
+	t.Run("feedback comment search", func(t *testing.T) {
+		feedback(t, `{"queryType":"feedback","search":"refund"}`, 7)
+	})
+}
+
+func noticeTexts(m frames.Meta) []string {
+	var out []string
+	for _, n := range m.Notices {
+		out = append(out, n.Text)
+	}
+	return out
+}
+
+// sameFrames compares frames without their meta, which carries the
+// source's own query text and statistics.
+func sameFrames(t *testing.T, loki, es data.Frames) {
+	t.Helper()
+	if len(loki) != len(es) {
+		t.Fatalf("Loki %d frames, Elasticsearch %d", len(loki), len(es))
+	}
+	for i := range loki {
+		l, e := *loki[i], *es[i]
+		if l.Meta != nil && e.Meta != nil && l.Meta.Type != e.Meta.Type {
+			t.Errorf("frame %d: type %s vs %s", i, l.Meta.Type, e.Meta.Type)
+		}
+		l.Meta, e.Meta = nil, nil
+		lj, err := json.Marshal(&l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ej, err := json.Marshal(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(lj) != string(ej) {
+			lt, _ := l.StringTable(-1, -1)
+			et, _ := e.StringTable(-1, -1)
+			t.Errorf("frame %d differs\n--- Loki\n%s\n--- Elasticsearch\n%s", i, lt, et)
+		}
+	}
+}
+
+// The parity corpus must exercise what it claims: the boundary event at
+// exactly 12:00:00 (Loki counts it in the last point and the instant
+// window, and excludes it from log queries), and events of every kind the
+// filter must tell apart.
+func TestParityCorpus(t *testing.T) {
+	docs := loadEvents(t, filepath.Join("testdata", "loki", "events.jsonl"))
+	boundary := false
+	for _, d := range docs {
+		if d.ns == winTo.UnixNano() && d.src["kind"] == "feedback" {
+			boundary = true
+		}
+	}
+	if len(docs) != 326 || !boundary {
+		t.Errorf("%d events, boundary feedback at 12:00: %v", len(docs), boundary)
+	}
+	_ = query.MaxLimit
+}

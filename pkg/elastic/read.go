@@ -1,0 +1,370 @@
+package elastic
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/query"
+)
+
+// Breakdown counts events per group over Loki's instant window
+// (to-range, to], so both sources count the same events.
+func (c *Client) Breakdown(ctx context.Context, q query.Query) (frames.Breakdown, frames.Meta, error) {
+	return c.breakdown(ctx, q, instantWindow(q.From, q.To))
+}
+
+func (c *Client) breakdown(ctx context.Context, q query.Query, w window) (frames.Breakdown, frames.Meta, error) {
+	out := frames.Breakdown{Dims: q.GroupBy}
+	body, err := c.breakdownBody(q, w, breakdownSizes(q, breakdownBuckets))
+	if err != nil {
+		return out, frames.Meta{}, err
+	}
+	resp, executed, err := c.search(ctx, body)
+	meta := frames.Meta{Executed: executed}
+	if err != nil {
+		return out, meta, err
+	}
+	return breakdownResult(q, resp, meta)
+}
+
+// breakdownResult turns a breakdown answer into groups. Total is the number
+// of matching events (hits.total), which for groupBy tag is what Loki's
+// separate total query counts.
+func breakdownResult(q query.Query, resp *searchResponse, meta frames.Meta) (frames.Breakdown, frames.Meta, error) {
+	out := frames.Breakdown{Dims: q.GroupBy, Total: float64(resp.Hits.Total.Value)}
+	meta.Stats = resp.stats()
+	meta.Notices = append(meta.Notices, resp.notices()...)
+	if len(q.GroupBy) == 0 {
+		if resp.Hits.Total.Value > 0 {
+			out.Groups = []frames.Group{{Values: []string{}, Count: out.Total}}
+		}
+		return out, meta, nil
+	}
+	if resp.Aggregations.By == nil {
+		if resp.Hits.Total.Value == 0 {
+			return out, meta, nil
+		}
+		return out, meta, backend.DownstreamError(fmt.Errorf("Elasticsearch's answer has no aggregation \"by\""))
+	}
+	truncated := walkTerms(q, resp.Aggregations.By, func(vals []string, n int64) {
+		out.Groups = append(out.Groups, frames.Group{Values: vals, Count: float64(n)})
+	})
+	if truncated {
+		meta.Notices = append(meta.Notices, truncatedNotice(breakdownBuckets))
+	}
+	return out, meta, nil
+}
+
+func truncatedNotice(limit int) data.Notice {
+	return data.Notice{Severity: data.NoticeSeverityWarning, Text: fmt.Sprintf(
+		"Only the largest groups are shown (at most %d): narrow the query or group by fewer dimensions", limit)}
+}
+
+// walkTerms calls leaf for every innermost bucket with the values of its
+// path (a fresh slice each time). It reports whether any level left
+// documents out (sum_other_doc_count > 0).
+func walkTerms(q query.Query, agg *termsAgg, leaf func(vals []string, n int64)) bool {
+	path := make([]string, len(q.GroupBy))
+	truncated := false
+	var walk func(a *termsAgg, level int)
+	walk = func(a *termsAgg, level int) {
+		if a.SumOtherDocCount > 0 {
+			truncated = true
+		}
+		for i := range a.Buckets {
+			b := &a.Buckets[i]
+			key := string(b.Key)
+			// Loki only ever reports well-formed tags (it looks for the
+			// taxonomy and for custom tags matching the contract).
+			if q.GroupBy[level] == "tag" && !feedback.ValidTag(key) {
+				continue
+			}
+			path[level] = key
+			if level == len(q.GroupBy)-1 {
+				if b.DocCount > 0 {
+					leaf(append([]string(nil), path...), b.DocCount)
+				}
+				continue
+			}
+			if b.By != nil {
+				walk(b.By, level+1)
+			}
+		}
+	}
+	walk(agg, 0)
+	return truncated
+}
+
+// Timeseries counts events per group and step. Points are on the grid of
+// frames.NewGrid for q.Step() and count what Loki's points count; see
+// histOffsetMs.
+func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series, map[int64]float64, frames.Meta, error) {
+	step := q.Step()
+	grid := frames.NewGrid(q.From, q.To, step)
+	var meta frames.Meta
+	var sizes []int
+	perStep := 1
+	if len(q.GroupBy) > 0 {
+		// The buckets of a grouped histogram are steps × groups, and
+		// search.max_buckets refuses the whole search past its limit. The
+		// groups in range are counted first (one cheap aggregation), so the
+		// terms sizes are exact and the step is raised only when needed.
+		b, pm, err := c.breakdown(ctx, q, timeseriesWindow(grid))
+		meta.Executed = pm.Executed
+		if err != nil {
+			return nil, nil, meta, err
+		}
+		meta.Notices = append(meta.Notices, pm.Notices...)
+		if len(b.Groups) == 0 {
+			return nil, map[int64]float64{}, meta, nil
+		}
+		sizes, perStep = levelCounts(b.Groups, len(q.GroupBy))
+	}
+	newStep, newGrid, err := clampStep(q, step, perStep, c.maxBuckets)
+	if err != nil {
+		return nil, nil, meta, err
+	}
+	if newStep != step {
+		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf(
+			"The interval was raised from %s to %s so that %d groups per step stay within Elasticsearch's search.max_buckets (%d)",
+			step, newStep, perStep-1, c.maxBuckets)})
+		grid = newGrid
+	}
+	body, err := c.timeseriesBody(q, grid, sizes)
+	if err != nil {
+		return nil, nil, meta, err
+	}
+	resp, executed, err := c.search(ctx, body)
+	meta.Executed = joinExecuted(meta.Executed, executed)
+	if err != nil {
+		return nil, nil, meta, err
+	}
+	series, totals, m, err := timeseriesResult(q, grid.Step, resp, meta)
+	return series, totals, m, err
+}
+
+func joinExecuted(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "\n\n" + b
+}
+
+// levelCounts returns, per dimension, the number of distinct values (the
+// terms size that lists them all in any one step) and the most buckets one
+// step can hold: the histogram bucket plus one per distinct path prefix.
+func levelCounts(groups []frames.Group, dims int) ([]int, int) {
+	sizes := make([]int, dims)
+	perStep := 1
+	for l := 0; l < dims; l++ {
+		vals := map[string]bool{}
+		prefixes := map[string]bool{}
+		for _, g := range groups {
+			vals[g.Values[l]] = true
+			prefixes[strings.Join(g.Values[:l+1], "\x00")] = true
+		}
+		sizes[l] = len(vals)
+		perStep += len(prefixes)
+	}
+	return sizes, perStep
+}
+
+// clampStep raises the step (to a multiple of the asked one, so points stay
+// on multiples of it) until steps × perStep buckets fit maxBuckets.
+func clampStep(q query.Query, step time.Duration, perStep, maxBuckets int) (time.Duration, frames.Grid, error) {
+	grid := frames.NewGrid(q.From, q.To, step)
+	if grid.N*perStep <= maxBuckets {
+		return step, grid, nil
+	}
+	k := int64((grid.N*perStep + maxBuckets - 1) / maxBuckets)
+	for {
+		s := time.Duration(k) * step
+		g := frames.NewGrid(q.From, q.To, s)
+		if g.N*perStep <= maxBuckets {
+			return s, g, nil
+		}
+		if s > 2*q.Range() {
+			return 0, frames.Grid{}, backend.DownstreamError(fmt.Errorf(
+				"%d groups per step do not fit Elasticsearch's search.max_buckets (%d) even at one step: group by fewer dimensions or narrow the query", perStep-1, maxBuckets))
+		}
+		k++
+	}
+}
+
+// timeseriesResult reads the histogram: each bucket's doc_count is the
+// step's total (the share denominator), the nested terms its groups.
+func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, meta frames.Meta) ([]frames.Series, map[int64]float64, frames.Meta, error) {
+	meta.Stats = resp.stats()
+	meta.Notices = append(meta.Notices, resp.notices()...)
+	totals := map[int64]float64{}
+	if resp.Hits.Total.Value == 0 {
+		// Loki answers a range query without matching events with no
+		// series at all, not with a series of zeros.
+		return nil, totals, meta, nil
+	}
+	if resp.Aggregations.Time == nil {
+		return nil, nil, meta, backend.DownstreamError(fmt.Errorf("Elasticsearch's answer has no aggregation \"time\""))
+	}
+	stepMs := step.Milliseconds()
+	buckets := resp.Aggregations.Time.Buckets
+	if len(q.GroupBy) == 0 {
+		s := frames.Series{Values: []string{}, Points: make(map[int64]float64, len(buckets))}
+		for _, b := range buckets {
+			t := pointOf(b.Key, stepMs)
+			totals[t] = float64(b.DocCount)
+			if b.DocCount > 0 {
+				s.Points[t] = float64(b.DocCount)
+			}
+		}
+		return []frames.Series{s}, totals, meta, nil
+	}
+	index := map[string]int{}
+	var series []frames.Series
+	truncated := false
+	for i := range buckets {
+		b := &buckets[i]
+		t := pointOf(b.Key, stepMs)
+		totals[t] = float64(b.DocCount)
+		if b.By == nil {
+			continue
+		}
+		if walkTerms(q, b.By, func(vals []string, n int64) {
+			k := strings.Join(vals, "\x00")
+			j, ok := index[k]
+			if !ok {
+				j = len(series)
+				index[k] = j
+				series = append(series, frames.Series{Values: vals, Points: map[int64]float64{}})
+			}
+			series[j].Points[t] += float64(n)
+		}) {
+			truncated = true
+		}
+	}
+	if truncated {
+		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning, Text: "Some groups of some steps were left out by Elasticsearch's terms size; narrow the query"})
+	}
+	return series, totals, meta, nil
+}
+
+// Feedback lists the newest events of [from, to), sorted as
+// frames.SortEntries sorts, paging with search_after when the limit is
+// larger than a page.
+func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+	var meta frames.Meta
+	var after []json.RawMessage
+	entries := make([]frames.Entry, 0, min(q.Limit, c.pageSize))
+	bad := 0
+	for len(entries)+bad < q.Limit {
+		size := min(c.pageSize, q.Limit-len(entries)-bad)
+		body, err := c.feedbackBody(q, size, after)
+		if err != nil {
+			return nil, meta, err
+		}
+		resp, executed, err := c.search(ctx, body)
+		meta.Executed = joinExecuted(meta.Executed, executed)
+		if err != nil {
+			return nil, meta, err
+		}
+		meta.Stats = resp.stats()
+		meta.Notices = append(meta.Notices, resp.notices()...)
+		page, skipped := hitsToEntries(resp.Hits.Hits)
+		entries = append(entries, page...)
+		bad += skipped
+		if len(resp.Hits.Hits) < size {
+			break
+		}
+		after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
+		if len(after) == 0 {
+			return nil, meta, backend.DownstreamError(fmt.Errorf("Elasticsearch returned hits without sort values; cannot page"))
+		}
+	}
+	frames.SortEntries(entries)
+	if bad > 0 {
+		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning,
+			Text: fmt.Sprintf("%d document(s) in %s are not feedback events and were skipped", bad, c.index)})
+	}
+	if len(entries)+bad >= q.Limit {
+		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
+			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, query.MaxLimit)})
+	}
+	return entries, meta, nil
+}
+
+// hitsToEntries decodes each _source as an event. A document that is not
+// one is skipped and counted, as Loki's path does with foreign lines.
+func hitsToEntries(hits []hit) ([]frames.Entry, int) {
+	out := make([]frames.Entry, 0, len(hits))
+	bad := 0
+	for i := range hits {
+		var e feedback.Event
+		// Calling UnmarshalJSON directly skips encoding/json's validation
+		// pass: the event parser checks the bytes itself.
+		if err := e.UnmarshalJSON(hits[i].Source); err != nil || e.Kind == "" {
+			bad++
+			continue
+		}
+		t, ok := sortTime(hits[i].Sort)
+		if !ok {
+			t = e.At()
+		}
+		out = append(out, frames.Entry{Time: t, Event: e})
+	}
+	return out, bad
+}
+
+// sortTime reads the time field's sort value: an RFC 3339 string with the
+// format asked in the sort, or nanoseconds from a cluster that ignored it.
+func sortTime(sort []json.RawMessage) (time.Time, bool) {
+	if len(sort) == 0 {
+		return time.Time{}, false
+	}
+	v := sort[0]
+	if len(v) > 0 && v[0] == '"' {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return t.UTC(), true
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n).UTC(), true
+}
+
+// ExecutedFor renders the DSL a query would run first, for tests and docs.
+func (c *Client) ExecutedFor(q query.Query) (string, error) {
+	var body M
+	var err error
+	switch q.Type {
+	case query.Feedback:
+		body, err = c.feedbackBody(q, min(q.Limit, c.pageSize), nil)
+	case query.Timeseries:
+		body, err = c.timeseriesBody(q, frames.NewGrid(q.From, q.To, q.Step()), breakdownSizes(q, breakdownBuckets))
+	default:
+		body, err = c.breakdownBody(q, instantWindow(q.From, q.To), breakdownSizes(q, breakdownBuckets))
+	}
+	if err != nil {
+		return "", err
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return "", err
+	}
+	return c.executed(raw), nil
+}

@@ -1,0 +1,117 @@
+package elastic
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+)
+
+// searchResponse is the part of a _search answer this package reads. The
+// same shape comes from 7.17, 8.x and 9.x; only hits.total differs (see
+// hitsTotal).
+type searchResponse struct {
+	Took     int64  `json:"took"`
+	TimedOut bool   `json:"timed_out"`
+	Shards   shards `json:"_shards"`
+	Hits     struct {
+		Total hitsTotal `json:"total"`
+		Hits  []hit     `json:"hits"`
+	} `json:"hits"`
+	Aggregations struct {
+		By   *termsAgg `json:"by"`
+		Time *histAgg  `json:"time"`
+	} `json:"aggregations"`
+}
+
+// hitsTotal is {"value": n, "relation": "eq"} since 7.0, and a bare number
+// when the request (or a proxy in front) sets rest_total_hits_as_int.
+type hitsTotal struct {
+	Value    int64
+	Relation string
+	Present  bool
+}
+
+func (t *hitsTotal) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	t.Present = true
+	if b[0] != '{' {
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil {
+			return fmt.Errorf("hits.total %s is not a number", b)
+		}
+		t.Value, t.Relation = n, "eq"
+		return nil
+	}
+	var o struct {
+		Value    int64  `json:"value"`
+		Relation string `json:"relation"`
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return err
+	}
+	t.Value, t.Relation = o.Value, o.Relation
+	return nil
+}
+
+type hit struct {
+	Index  string            `json:"_index"`
+	ID     string            `json:"_id"`
+	Source json.RawMessage   `json:"_source"`
+	Sort   []json.RawMessage `json:"sort"`
+}
+
+// Every level of nested terms names its sub-aggregation "by", so one
+// recursive type decodes any depth without maps.
+type termsAgg struct {
+	SumOtherDocCount int64         `json:"sum_other_doc_count"`
+	Buckets          []termsBucket `json:"buckets"`
+}
+
+type termsBucket struct {
+	Key      termKey   `json:"key"`
+	DocCount int64     `json:"doc_count"`
+	By       *termsAgg `json:"by"`
+}
+
+// termKey is a terms bucket key as text: a string for keyword fields, and
+// the number's literal when a field is mapped numeric or boolean by mistake
+// (so the group still shows, as it would in Loki where every value is text).
+type termKey string
+
+func (k *termKey) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*k = termKey(s)
+		return nil
+	}
+	*k = termKey(b)
+	return nil
+}
+
+type histAgg struct {
+	Buckets []histBucket `json:"buckets"`
+}
+
+type histBucket struct {
+	Key      int64     `json:"key"`
+	DocCount int64     `json:"doc_count"`
+	By       *termsAgg `json:"by"`
+}
+
+// stats are shown in the query inspector.
+func (r *searchResponse) stats() []data.QueryStat {
+	out := []data.QueryStat{{FieldConfig: data.FieldConfig{DisplayName: "Elasticsearch: took", Unit: "ms"}, Value: float64(r.Took)}}
+	if r.Hits.Total.Present {
+		out = append(out, data.QueryStat{FieldConfig: data.FieldConfig{DisplayName: "Elasticsearch: hits"}, Value: float64(r.Hits.Total.Value)})
+	}
+	return out
+}
