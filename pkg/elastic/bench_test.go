@@ -118,7 +118,7 @@ func BenchmarkElasticAgg(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
 		for b.Loop() {
-			r, err := decodeHits(body)
+			r, err := decodeSearch(body, false)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -177,7 +177,7 @@ func (c *Client) search(ctx context.Context, body M) (*searchResponse, string, e
 	if err != nil {
 		return nil, executed, err
 	}
-	r, err := decodeHits(out)
+	r, err := decodeSearch(out, body["size"] != 0)
 	if err != nil {
 		return nil, executed, backend.DownstreamError(fmt.Errorf("Elasticsearch's answer is not a search result: %w", err))
 	}

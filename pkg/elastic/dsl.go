@@ -302,6 +302,6 @@ func (c *Client) valuesBody(field string, from, to time.Time, filters ...any) M 
 	return M{
 		"size": 0, "track_total_hits": false,
 		"query": M{"bool": M{"filter": f}},
-		"aggs": M{"by": M{"terms": M{"field": field, "size": resourceSize, "order": M{"_key": "asc"}}}},
+		"aggs":  M{"by": M{"terms": M{"field": field, "size": resourceSize, "order": M{"_key": "asc"}}}},
 	}
 }

@@ -1,6 +1,7 @@
 package elastic
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 )
@@ -15,12 +16,19 @@ import (
 // (_shards, hits.total, sort values) by encoding/json. A body this pass
 // cannot follow is decoded by encoding/json instead, so odd but valid
 // answers still work and invalid ones fail with encoding/json's message.
-func decodeHits(body []byte) (*searchResponse, error) {
+func decodeHits(body []byte) (*searchResponse, error) { return decodeSearch(body, true) }
+
+// decodeSearch reads any search answer; withHits takes the one-pass reader,
+// which only pays off when there are hits: for an aggregation answer it
+// would add a pass to encoding/json's.
+func decodeSearch(body []byte, withHits bool) (*searchResponse, error) {
 	var r searchResponse
-	if err := scanHits(body, &r); err == nil {
-		return &r, nil
+	if withHits {
+		if err := scanHits(body, &r); err == nil {
+			return &r, nil
+		}
+		r = searchResponse{}
 	}
-	r = searchResponse{}
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, err
 	}
@@ -76,17 +84,18 @@ func scanHitList(v []byte, r *searchResponse) error {
 	for {
 		var h hit
 		end, err := object(v, i, func(key []byte, val []byte) error {
+			var err error
 			switch string(key) {
 			case "_index":
-				return json.Unmarshal(val, &h.Index)
+				h.Index, err = plainString(val)
 			case "_id":
-				return json.Unmarshal(val, &h.ID)
+				h.ID, err = plainString(val)
 			case "_source":
 				h.Source = val
 			case "sort":
-				return json.Unmarshal(val, &h.Sort)
+				h.Sort, err = rawArray(val)
 			}
-			return nil
+			return err
 		})
 		if err != nil {
 			return err
@@ -107,7 +116,7 @@ func scanHitList(v []byte, r *searchResponse) error {
 }
 
 // object walks the JSON object starting at b[i], calling f with each key
-// (raw, escapes are not expected in the keys read here) and the raw value,
+// and the raw value,
 // and returns the index after the closing brace.
 func object(b []byte, i int, f func(key, val []byte) error) (int, error) {
 	if i >= len(b) || b[i] != '{' {
@@ -126,6 +135,9 @@ func object(b []byte, i int, f func(key, val []byte) error) (int, error) {
 			return 0, err
 		}
 		key := b[i+1 : kEnd-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return 0, errScan // an escaped key: let encoding/json read it
+		}
 		i = skipSpace(b, kEnd)
 		if i >= len(b) || b[i] != ':' {
 			return 0, errScan
@@ -212,4 +224,56 @@ func skipValue(b []byte, i int) (int, error) {
 		return 0, errScan
 	}
 	return j, nil
+}
+
+// plainString reads a JSON string without escapes directly, as ids and
+// index names are; anything else goes through encoding/json.
+func plainString(v []byte) (string, error) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && bytes.IndexByte(v, '\\') < 0 {
+		for _, c := range v[1 : len(v)-1] {
+			if c < 0x20 || c == '"' {
+				return "", errScan
+			}
+		}
+		return string(v[1 : len(v)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(v, &s)
+	return s, err
+}
+
+// rawArray splits a JSON array into its raw elements, which stay sub-slices
+// of the body. Each sort value is checked where it is read (sortTime) or
+// sent back verbatim as search_after.
+func rawArray(v []byte) ([]json.RawMessage, error) {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '[' {
+		return nil, errScan
+	}
+	out := make([]json.RawMessage, 0, 3)
+	i = skipSpace(v, i+1)
+	if i < len(v) && v[i] == ']' {
+		return out, nil
+	}
+	for {
+		end, err := skipValue(v, i)
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(v[i:end]) {
+			return nil, errScan
+		}
+		out = append(out, json.RawMessage(v[i:end]))
+		i = skipSpace(v, end)
+		if i >= len(v) {
+			return nil, errScan
+		}
+		if v[i] == ']' {
+			return out, nil
+		}
+		if v[i] != ',' {
+			return nil, errScan
+		}
+		i = skipSpace(v, i+1)
+	}
 }

@@ -23,17 +23,25 @@ func (c *Client) Breakdown(ctx context.Context, q query.Query) (frames.Breakdown
 }
 
 func (c *Client) breakdown(ctx context.Context, q query.Query, w window) (frames.Breakdown, frames.Meta, error) {
+	b, meta, _, err := c.breakdownRaw(ctx, q, w)
+	return b, meta, err
+}
+
+// breakdownRaw also returns the answer, whose buckets the timeseries path
+// counts before any filtering.
+func (c *Client) breakdownRaw(ctx context.Context, q query.Query, w window) (frames.Breakdown, frames.Meta, *searchResponse, error) {
 	out := frames.Breakdown{Dims: q.GroupBy}
 	body, err := c.breakdownBody(q, w, breakdownSizes(q, breakdownBuckets))
 	if err != nil {
-		return out, frames.Meta{}, err
+		return out, frames.Meta{}, nil, err
 	}
 	resp, executed, err := c.search(ctx, body)
 	meta := frames.Meta{Executed: executed}
 	if err != nil {
-		return out, meta, err
+		return out, meta, nil, err
 	}
-	return breakdownResult(q, resp, meta)
+	b, meta, err := breakdownResult(q, resp, meta)
+	return b, meta, resp, err
 }
 
 // breakdownResult turns a breakdown answer into groups. Total is the number
@@ -56,7 +64,7 @@ func breakdownResult(q query.Query, resp *searchResponse, meta frames.Meta) (fra
 		return out, meta, backend.DownstreamError(fmt.Errorf("Elasticsearch's answer has no aggregation \"by\""))
 	}
 	truncated := walkTerms(q, resp.Aggregations.By, func(vals []string, n int64) {
-		out.Groups = append(out.Groups, frames.Group{Values: vals, Count: float64(n)})
+		out.Groups = append(out.Groups, frames.Group{Values: append([]string(nil), vals...), Count: float64(n)})
 	})
 	if truncated {
 		meta.Notices = append(meta.Notices, truncatedNotice(breakdownBuckets))
@@ -70,8 +78,8 @@ func truncatedNotice(limit int) data.Notice {
 }
 
 // walkTerms calls leaf for every innermost bucket with the values of its
-// path (a fresh slice each time). It reports whether any level left
-// documents out (sum_other_doc_count > 0).
+// path; the slice is reused, leaf copies it to keep it. It reports whether
+// any level left documents out (sum_other_doc_count > 0).
 func walkTerms(q query.Query, agg *termsAgg, leaf func(vals []string, n int64)) bool {
 	path := make([]string, len(q.GroupBy))
 	truncated := false
@@ -91,7 +99,7 @@ func walkTerms(q query.Query, agg *termsAgg, leaf func(vals []string, n int64)) 
 			path[level] = key
 			if level == len(q.GroupBy)-1 {
 				if b.DocCount > 0 {
-					leaf(append([]string(nil), path...), b.DocCount)
+					leaf(path, b.DocCount)
 				}
 				continue
 			}
@@ -118,7 +126,7 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 		// search.max_buckets refuses the whole search past its limit. The
 		// groups in range are counted first (one cheap aggregation), so the
 		// terms sizes are exact and the step is raised only when needed.
-		b, pm, err := c.breakdown(ctx, q, timeseriesWindow(grid))
+		b, pm, resp, err := c.breakdownRaw(ctx, q, timeseriesWindow(grid))
 		meta.Executed = pm.Executed
 		if err != nil {
 			return nil, nil, meta, err
@@ -127,7 +135,7 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 		if len(b.Groups) == 0 {
 			return nil, map[int64]float64{}, meta, nil
 		}
-		sizes, perStep = levelCounts(b.Groups, len(q.GroupBy))
+		sizes, perStep = levelCounts(resp.Aggregations.By, len(q.GroupBy))
 	}
 	newStep, newGrid, err := clampStep(q, step, perStep, c.maxBuckets)
 	if err != nil {
@@ -135,7 +143,7 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 	}
 	if newStep != step {
 		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf(
-			"The interval was raised from %s to %s so that %d groups per step stay within Elasticsearch's search.max_buckets (%d)",
+			"The interval was raised from %s to %s so that %d terms buckets per step stay within Elasticsearch's search.max_buckets (%d)",
 			step, newStep, perStep-1, c.maxBuckets)})
 		grid = newGrid
 	}
@@ -161,19 +169,33 @@ func joinExecuted(a, b string) string {
 
 // levelCounts returns, per dimension, the number of distinct values (the
 // terms size that lists them all in any one step) and the most buckets one
-// step can hold: the histogram bucket plus one per distinct path prefix.
-func levelCounts(groups []frames.Group, dims int) ([]int, int) {
-	sizes := make([]int, dims)
+// step can hold: the histogram bucket plus one per bucket of the nested
+// terms. It counts every bucket Elasticsearch returned, including values
+// the results leave out (malformed tags), since they take a place in the
+// terms size too.
+func levelCounts(agg *termsAgg, dims int) ([]int, int) {
+	vals := make([]map[string]bool, dims)
+	for l := range vals {
+		vals[l] = map[string]bool{}
+	}
 	perStep := 1
-	for l := 0; l < dims; l++ {
-		vals := map[string]bool{}
-		prefixes := map[string]bool{}
-		for _, g := range groups {
-			vals[g.Values[l]] = true
-			prefixes[strings.Join(g.Values[:l+1], "\x00")] = true
+	var walk func(a *termsAgg, level int)
+	walk = func(a *termsAgg, level int) {
+		for i := range a.Buckets {
+			b := &a.Buckets[i]
+			vals[level][string(b.Key)] = true
+			perStep++
+			if b.By != nil && level+1 < dims {
+				walk(b.By, level+1)
+			}
 		}
-		sizes[l] = len(vals)
-		perStep += len(prefixes)
+	}
+	if agg != nil {
+		walk(agg, 0)
+	}
+	sizes := make([]int, dims)
+	for l := range sizes {
+		sizes[l] = max(len(vals[l]), 1)
 	}
 	return sizes, perStep
 }
@@ -194,7 +216,7 @@ func clampStep(q query.Query, step time.Duration, perStep, maxBuckets int) (time
 		}
 		if s > 2*q.Range() {
 			return 0, frames.Grid{}, backend.DownstreamError(fmt.Errorf(
-				"%d groups per step do not fit Elasticsearch's search.max_buckets (%d) even at one step: group by fewer dimensions or narrow the query", perStep-1, maxBuckets))
+				"%d terms buckets per step do not fit Elasticsearch's search.max_buckets (%d) even with one step: group by fewer dimensions or narrow the query", perStep-1, maxBuckets))
 		}
 		k++
 	}
@@ -238,12 +260,15 @@ func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, m
 			continue
 		}
 		if walkTerms(q, b.By, func(vals []string, n int64) {
-			k := strings.Join(vals, "\x00")
+			k := vals[0]
+			if len(vals) > 1 {
+				k = strings.Join(vals, "\x00")
+			}
 			j, ok := index[k]
 			if !ok {
 				j = len(series)
 				index[k] = j
-				series = append(series, frames.Series{Values: vals, Points: map[int64]float64{}})
+				series = append(series, frames.Series{Values: append([]string(nil), vals...), Points: make(map[int64]float64, len(buckets))})
 			}
 			series[j].Points[t] += float64(n)
 		}) {
@@ -303,23 +328,25 @@ func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, f
 // hitsToEntries decodes each _source as an event. A document that is not
 // one is skipped and counted, as Loki's path does with foreign lines.
 func hitsToEntries(hits []hit) ([]frames.Entry, int) {
-	out := make([]frames.Entry, 0, len(hits))
-	bad := 0
+	out := make([]frames.Entry, len(hits))
+	n := 0
 	for i := range hits {
-		var e feedback.Event
-		// Calling UnmarshalJSON directly skips encoding/json's validation
-		// pass: the event parser checks the bytes itself.
-		if err := e.UnmarshalJSON(hits[i].Source); err != nil || e.Kind == "" {
-			bad++
+		// Decoding in place saves copying each event; calling UnmarshalJSON
+		// directly skips encoding/json's validation pass, the event parser
+		// checks the bytes itself.
+		en := &out[n]
+		if err := en.Event.UnmarshalJSON(hits[i].Source); err != nil || en.Event.Kind == "" {
+			*en = frames.Entry{}
 			continue
 		}
 		t, ok := sortTime(hits[i].Sort)
 		if !ok {
-			t = e.At()
+			t = en.Event.At()
 		}
-		out = append(out, frames.Entry{Time: t, Event: e})
+		en.Time = t
+		n++
 	}
-	return out, bad
+	return out[:n], len(hits) - n
 }
 
 // sortTime reads the time field's sort value: an RFC 3339 string with the
@@ -345,26 +372,4 @@ func sortTime(sort []json.RawMessage) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, n).UTC(), true
-}
-
-// ExecutedFor renders the DSL a query would run first, for tests and docs.
-func (c *Client) ExecutedFor(q query.Query) (string, error) {
-	var body M
-	var err error
-	switch q.Type {
-	case query.Feedback:
-		body, err = c.feedbackBody(q, min(q.Limit, c.pageSize), nil)
-	case query.Timeseries:
-		body, err = c.timeseriesBody(q, frames.NewGrid(q.From, q.To, q.Step()), breakdownSizes(q, breakdownBuckets))
-	default:
-		body, err = c.breakdownBody(q, instantWindow(q.From, q.To), breakdownSizes(q, breakdownBuckets))
-	}
-	if err != nil {
-		return "", err
-	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return "", err
-	}
-	return c.executed(raw), nil
 }

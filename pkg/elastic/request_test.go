@@ -18,7 +18,7 @@ const (
 	rangeInstant = `{"range":{"timestamp":{"gt":"2026-11-20T06:00:00.000000000Z","lte":"2026-11-20T12:00:00.000000000Z","format":"strict_date_optional_time_nanos"}}}`
 	rangeLogs    = `{"range":{"timestamp":{"gte":"2026-11-20T06:00:00.000000000Z","lt":"2026-11-20T12:00:00.000000000Z","format":"strict_date_optional_time_nanos"}}}`
 	// The hourly grid 06:00..12:00: its first point counts (05:00, 06:00].
-	rangeHourly = `{"range":{"timestamp":{"gt":"2026-11-20T05:00:00.000000000Z","lte":"2026-11-20T12:00:00.000000000Z","format":"strict_date_optional_time_nanos"}}}`
+	rangeHourly  = `{"range":{"timestamp":{"gt":"2026-11-20T05:00:00.000000000Z","lte":"2026-11-20T12:00:00.000000000Z","format":"strict_date_optional_time_nanos"}}}`
 	kindFeedback = `{"term":{"kind":"feedback"}}`
 	feedbackSort = `[{"timestamp":{"order":"desc","format":"strict_date_optional_time_nanos","numeric_type":"date_nanos"}},{"feedback_id":{"order":"asc","missing":"_first","unmapped_type":"keyword"}},{"correlation_id":{"order":"asc","missing":"_first","unmapped_type":"keyword"}}]`
 	sourceFields = `{"includes":["schema","kind","feedback_id","correlation_id","timestamp","model","sentiment","score","reason","tags","severity","comment","source","user","attributes","context","edit","verdict","reviewer","corrected_output","ticket","resolution_id","fixes","channel"]}`

@@ -85,6 +85,12 @@ type termsBucket struct {
 type termKey string
 
 func (k *termKey) UnmarshalJSON(b []byte) error {
+	// encoding/json has validated the literal; without escapes the text
+	// between the quotes is the value.
+	if len(b) >= 2 && b[0] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		*k = termKey(b[1 : len(b)-1])
+		return nil
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {

@@ -85,11 +85,11 @@ func histogramAfterGroups(r recorded) string {
 // rest_total_hits_as_int; both must read the same.
 func TestHitsTotalShapes(t *testing.T) {
 	for body, want := range map[string]int64{
-		`{"hits":{"total":{"value":140,"relation":"eq"}}}`:     140,
-		`{"hits":{"total":{"value":10000,"relation":"gte"}}}`:  10000,
-		`{"hits":{"total":140}}`:                               140,
-		`{"hits":{"total":null}}`:                              0,
-		`{"hits":{}}`:                                          0,
+		`{"hits":{"total":{"value":140,"relation":"eq"}}}`:    140,
+		`{"hits":{"total":{"value":10000,"relation":"gte"}}}`: 10000,
+		`{"hits":{"total":140}}`:                              140,
+		`{"hits":{"total":null}}`:                             0,
+		`{"hits":{}}`:                                         0,
 	} {
 		var r searchResponse
 		if err := jsonUnmarshal(body, &r); err != nil {

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"github.com/feedbackloop/modelfeedback/pkg/elastic"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 )
 
@@ -9,5 +10,9 @@ func newElastic(cfg models.Elastic) (Source, error) {
 	if cfg.URL == "" {
 		return nil, &models.SettingError{Setting: "elasticsearch.url", Message: "Elasticsearch is not configured: set elasticsearch.url"}
 	}
-	return nil, &models.SettingError{Setting: "elasticsearch.url", Message: "Elasticsearch support is not built into this version"}
+	c, err := elastic.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
