@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Conversion benchmarks: each hot path from a source's answer to Grafana
+# Conversion benchmarks (Loki here, Elasticsearch in bench-elastic.sh): each hot path from a source's answer to Grafana
 # frames, beside a baseline that only JSON-decodes the same bytes with the
 # standard library. Prints the median ns/op, allocations and the ratio
 # (target: conversion <= 1.5 x decode-only).
@@ -8,12 +8,10 @@ cd "$(dirname "$0")/.."
 count=${COUNT:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-pkgs=(./pkg/loki/)
-[ -d pkg/elastic ] && grep -qs 'func Benchmark' pkg/elastic/*_test.go && pkgs+=(./pkg/elastic/)
-go test -run '^$' -bench . -benchmem -count "$count" "${pkgs[@]}" | tee "$out" | grep -E '^(Benchmark|ok|FAIL)' >&2 || true
+echo "== Loki: streams and matrix answers to frames" >&2
+go test -run '^$' -bench . -benchmem -count "$count" ./pkg/loki/ | tee "$out" | grep -E '^(Benchmark|ok|FAIL)' >&2 || true
 # pairs: conversion benchmark = baseline benchmark
 pairs="StreamsToLogFrame=StreamsDecodeOnly MatrixToTimeseriesFrames=MatrixDecodeOnly"
-pairs="$pairs HitsToLogFrame=HitsDecodeOnly AggsToBreakdownFrame=AggsDecodeOnly"
 awk -v pairs="$pairs" '
   /^Benchmark/ {
     name=$1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$/, "", name)
@@ -35,3 +33,7 @@ awk -v pairs="$pairs" '
       printf "%-28s %14d %12s   %-22s %14d %12s  %5.2fx\n", c, mc, allocs[c], b, mb, allocs[b], mc/mb
     }
   }' "$out"
+
+echo
+echo "== Elasticsearch: hits and aggregations to frames"
+BENCH_NO_FAIL=1 ./scripts/bench-elastic.sh

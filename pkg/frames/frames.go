@@ -21,6 +21,17 @@ type Meta struct {
 	Executed string
 	Stats    []data.QueryStat
 	Notices  []data.Notice
+	// Step is set by a source that had to answer a time series on a coarser
+	// step than asked (Elasticsearch's bucket limit); zero means as asked.
+	Step time.Duration
+}
+
+// StepOr is the step the series were answered on.
+func (m Meta) StepOr(asked time.Duration) time.Duration {
+	if m.Step > 0 {
+		return m.Step
+	}
+	return asked
 }
 
 // Group is one row of a breakdown: the values of the groupBy dimensions (in

@@ -227,9 +227,9 @@ func (d *Datasource) per1kSeries(ctx context.Context, q query.Query, src Source)
 	if err != nil {
 		return nil, meta, err
 	}
-	grid := frames.NewGrid(q.From, q.To, q.Step())
-	times := grid.Times()
-	reqs, promql, err := pc.RequestSeries(ctx, times[0], times[len(times)-1], grid.Step, promVars(q))
+	g := grid(q, meta)
+	times := g.Times()
+	reqs, promql, err := pc.RequestSeries(ctx, times[0], times[len(times)-1], g.Step, promVars(q))
 	meta.Executed += "\n" + promql
 	if err != nil {
 		return nil, meta, err

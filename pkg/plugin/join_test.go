@@ -75,7 +75,9 @@ func (o *onceT) TempDir() string {
 
 var sharedCleanups []func()
 
-func requestsIn(s promtest.Series, from, to time.Time) float64 { return s.ValueAt(to) - s.ValueAt(from) }
+func requestsIn(s promtest.Series, from, to time.Time) float64 {
+	return s.ValueAt(to) - s.ValueAt(from)
+}
 
 // truthCounts reads expected.json (computed from events.jsonl in plain
 // Python) for an instant fixture: label values joined by "|" → value.

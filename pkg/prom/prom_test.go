@@ -39,7 +39,7 @@ func TestExpandEscapesHostileValues(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !regexp.MustCompile("^(?:" + re + ")$").MatchString(v) || (v != ".*" && regexp.MustCompile("^(?:"+re+")$").MatchString("other")) {
+		if !regexp.MustCompile("^(?:"+re+")$").MatchString(v) || (v != ".*" && regexp.MustCompile("^(?:"+re+")$").MatchString("other")) {
 			t.Errorf("%q: regex %q does not match exactly the value", v, re)
 		}
 	}
@@ -47,9 +47,9 @@ func TestExpandEscapesHostileValues(t *testing.T) {
 
 func TestTemplatesAreChecked(t *testing.T) {
 	bad := map[string]string{
-		`sum(x{a="$foo"})`:                       "unknown variable $foo",
+		`sum(x{a="$foo"})`:                        "unknown variable $foo",
 		`sum by (model_version) ($model_version)`: "inside a quoted label matcher",
-		`x{model_id=~$model_id}`:                 "inside a quoted label matcher",
+		`x{model_id=~$model_id}`:                  "inside a quoted label matcher",
 	}
 	for tpl, msg := range bad {
 		_, err := New(models.Prometheus{URL: "http://127.0.0.1:9", RequestsQuery: tpl})
