@@ -292,3 +292,43 @@ func TestLokiErrorsAreDownstreamAndReadable(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Custom tags are open-ended: grouping by tag without naming tags first asks
+// Loki which tag arrays exist, then runs one leg per taxonomy and custom tag.
+func TestTagDiscovery(t *testing.T) {
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query().Get("query")
+		queries = append(queries, q)
+		w.Header().Set("Content-Type", "application/json")
+		if strings.HasPrefix(q, "sum by (tags)") {
+			_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[` +
+				`{"metric":{"tags":"[\"hallucination\",\"bias\"]"},"value":[1795176000,"3"]},` +
+				`{"metric":{"tags":"[\"outdated_rates\"]"},"value":[1795176000,"1"]},` +
+				`{"metric":{"tags":"[\"Not A Tag\"]"},"value":[1795176000,"1"]},` +
+				`{"metric":{"tags":"not json"},"value":[1795176000,"1"]}],"stats":{}}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[],"stats":{}}}`))
+	}))
+	defer srv.Close()
+	c, _ := New(models.Loki{URL: srv.URL, Selector: sel})
+	tags, err := c.Tags(context.Background(), winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "bias,factually_incorrect,formatting_error,hallucination,harmful,latency,not_helpful,offensive,other,outdated_rates"
+	if strings.Join(tags, ",") != want {
+		t.Fatalf("tags %v", tags)
+	}
+	if queries[0] != `sum by (tags) (count_over_time({service_name="model-feedback",kind="feedback"} | json tags="tags" | tags!="[]" [6h]))` {
+		t.Fatalf("discovery query %s", queries[0])
+	}
+	queries = nil
+	if _, _, err := c.Breakdown(context.Background(), mustQuery(t, `{"queryType":"breakdown","groupBy":["tag"]}`, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if len(queries) != 2 || strings.Count(queries[1], "label_replace(") != 10 || !strings.Contains(queries[1], `"tag", "outdated_rates"`) {
+		t.Fatalf("legs: %v", queries)
+	}
+}
