@@ -1,8 +1,20 @@
-import { DataSourceInstanceSettings, ScopedVars, TypedVariableModel } from '@grafana/data';
+import {
+  createDataFrame,
+  DataQueryRequest,
+  DataSourceInstanceSettings,
+  dateTime,
+  Field,
+  FieldType,
+  ScopedVars,
+  TypedVariableModel,
+  VariableSupportType,
+} from '@grafana/data';
 import { TemplateSrv } from '@grafana/runtime';
+import { lastValueFrom } from 'rxjs';
 
 import { DataSource, escapeRegex } from './datasource';
-import { FeedbackDataSourceOptions, FeedbackQuery } from './types';
+import { FeedbackDataSourceOptions, FeedbackQuery, FeedbackVariableDataQuery } from './types';
+import { FeedbackVariableSupport } from './variableSupport';
 
 interface FakeVariable {
   name: string;
@@ -372,5 +384,193 @@ describe('DataSource defaults and resources', () => {
     getResource.mockResolvedValue({ error: 'nope' });
     await expect(ds.fetchValues('tags')).resolves.toEqual([]);
     expect(getResource).toHaveBeenLastCalledWith('tags', {});
+  });
+});
+
+describe('DataSource.modifyQuery (Logs panel filter for / filter out)', () => {
+  const ds = new DataSource(settings);
+  const q: FeedbackQuery = {
+    refId: 'A',
+    queryType: 'feedback',
+    filters: [{ key: 'model_id', operator: '=', value: 'bot' }],
+  };
+  const add = (query: FeedbackQuery, type: string, key: string, value: string) =>
+    ds.modifyQuery(query, { type, options: { key, value } });
+
+  it('supports ADD_FILTER and ADD_FILTER_OUT', () => {
+    expect(ds.getSupportedQueryModifications()).toEqual(['ADD_FILTER', 'ADD_FILTER_OUT']);
+  });
+
+  it.each([
+    ['model_version', 'v2', 'model_version'],
+    ['sentiment', 'negative', 'sentiment'],
+    ['reason', 'hallucination', 'reason'],
+    ['correlation_id', 'abc-1', 'correlation_id'],
+    ['severity', 'critical', 'severity'],
+    ['model_id', 'other-bot', 'model_id'],
+  ])('ADD_FILTER %s=%s adds a %s = row, ADD_FILTER_OUT a != row', (field, value, key) => {
+    expect(add(q, 'ADD_FILTER', field, value).filters).toEqual([...q.filters!, { key, operator: '=', value }]);
+    expect(add(q, 'ADD_FILTER_OUT', field, value).filters).toEqual([...q.filters!, { key, operator: '!=', value }]);
+  });
+
+  it('maps the tags field to one tag row per tag', () => {
+    expect(add({ refId: 'A' }, 'ADD_FILTER', 'tags', 'bias, latency').filters).toEqual([
+      { key: 'tag', operator: '=', value: 'bias' },
+      { key: 'tag', operator: '=', value: 'latency' },
+    ]);
+    expect(add({ refId: 'A' }, 'ADD_FILTER_OUT', 'tags', 'bias').filters).toEqual([
+      { key: 'tag', operator: '!=', value: 'bias' },
+    ]);
+    // an event without tags: nothing to filter on
+    expect(add(q, 'ADD_FILTER', 'tags', '')).toBe(q);
+  });
+
+  it('does not duplicate an identical row and replaces the opposite one', () => {
+    expect(add(q, 'ADD_FILTER', 'model_id', 'bot')).toBe(q);
+    expect(add(q, 'ADD_FILTER_OUT', 'model_id', 'bot').filters).toEqual([
+      { key: 'model_id', operator: '!=', value: 'bot' },
+    ]);
+  });
+
+  it('returns the query unchanged for unknown fields, other actions and trace queries', () => {
+    expect(add(q, 'ADD_FILTER', 'body', 'hello')).toBe(q);
+    expect(add(q, 'ADD_FILTER', 'kind', 'feedback')).toBe(q);
+    expect(add(q, 'ADD_FILTER', 'id', '01H')).toBe(q);
+    expect(add(q, 'ADD_STRING_FILTER', 'model_version', 'v2')).toBe(q);
+    expect(ds.modifyQuery(q, { type: 'ADD_FILTER' })).toBe(q);
+    const trace: FeedbackQuery = { refId: 'A', queryType: 'trace', correlationId: 'c' };
+    expect(add(trace, 'ADD_FILTER', 'model_version', 'v2')).toBe(trace);
+  });
+
+  it('toggleQueryFilter adds, then removes, and swaps the direction; queryHasFilter reports it', () => {
+    const on = ds.toggleQueryFilter(q, { type: 'FILTER_FOR', options: { key: 'sentiment', value: 'negative' } });
+    expect(on.filters).toEqual([...q.filters!, { key: 'sentiment', operator: '=', value: 'negative' }]);
+    expect(ds.queryHasFilter(on, { key: 'sentiment', value: 'negative' })).toBe(true);
+    expect(ds.queryHasFilter(q, { key: 'sentiment', value: 'negative' })).toBe(false);
+
+    const out = ds.toggleQueryFilter(on, { type: 'FILTER_OUT', options: { key: 'sentiment', value: 'negative' } });
+    expect(out.filters).toEqual([...q.filters!, { key: 'sentiment', operator: '!=', value: 'negative' }]);
+    expect(ds.queryHasFilter(out, { key: 'sentiment', value: 'negative' })).toBe(false);
+
+    const off = ds.toggleQueryFilter(out, { type: 'FILTER_OUT', options: { key: 'sentiment', value: 'negative' } });
+    expect(off.filters).toEqual(q.filters);
+  });
+});
+
+describe('DataSource.metricFindQuery (template variables)', () => {
+  let ds: DataSource;
+  let getResource: jest.SpyInstance;
+  const range = { from: dateTime(1_000_000), to: dateTime(2_000_000), raw: { from: 'now-1h', to: 'now' } };
+
+  beforeEach(() => {
+    templateSrv = new FakeTemplateSrv(variables);
+    ds = new DataSource(settings);
+    getResource = jest.spyOn(ds, 'getResource').mockImplementation(async (path: string, params?: unknown) => {
+      const p = params as Record<string, string>;
+      if (path === 'model-versions') {
+        return p.model_id ? [`${p.model_id}-b`, `${p.model_id}-a`] : ['x1', 'x2'];
+      }
+      if (path === 'field-values') {
+        return [`${p.field}:1`];
+      }
+      return ['a', 'b'];
+    });
+  });
+
+  it('calls the resource with the time range (epoch ms) and returns {text} values', async () => {
+    await expect(ds.metricFindQuery({ refId: 'V', resource: 'model-ids' }, { range })).resolves.toEqual([
+      { text: 'a' },
+      { text: 'b' },
+    ]);
+    expect(getResource).toHaveBeenCalledWith('model-ids', { from: 1_000_000, to: 2_000_000 });
+
+    await ds.metricFindQuery({ resource: 'tags', source: '$src' }, { range });
+    expect(getResource).toHaveBeenLastCalledWith('tags', { source: 'elasticsearch', from: 1_000_000, to: 2_000_000 });
+  });
+
+  it('interpolates modelId, so a version variable can depend on $model_id', async () => {
+    const values = await ds.metricFindQuery({ resource: 'model-versions', modelId: '$single' }, { range });
+    expect(getResource).toHaveBeenCalledWith('model-versions', { from: 1_000_000, to: 2_000_000, model_id: 'v3.0' });
+    expect(values).toEqual([{ text: 'v3.0-b' }, { text: 'v3.0-a' }]);
+
+    // scoped vars win
+    await ds.metricFindQuery(
+      { resource: 'model-versions', modelId: '$single' },
+      { scopedVars: { single: { text: 's', value: 'scoped' } } }
+    );
+    expect(getResource).toHaveBeenLastCalledWith('model-versions', { model_id: 'scoped' });
+  });
+
+  it('asks once per value of a multi-value model id and merges the answers sorted', async () => {
+    const values = await ds.metricFindQuery({ resource: 'model-versions', modelId: '$tag' });
+    expect(getResource).toHaveBeenCalledWith('model-versions', { model_id: 'bias' });
+    expect(getResource).toHaveBeenCalledWith('model-versions', { model_id: 'latency' });
+    expect(values.map((v) => v.text)).toEqual(['bias-a', 'bias-b', 'latency-a', 'latency-b']);
+  });
+
+  it('lists every version when the model id variable has no value', async () => {
+    templateSrv = new FakeTemplateSrv([{ name: 'model_id', multi: true, current: { value: [] } }]);
+    await expect(ds.metricFindQuery({ resource: 'model-versions', modelId: '$model_id' })).resolves.toEqual([
+      { text: 'x1' },
+      { text: 'x2' },
+    ]);
+    expect(getResource).toHaveBeenCalledWith('model-versions', {});
+  });
+
+  it('field-values interpolates the field and requires one', async () => {
+    await expect(ds.metricFindQuery({ resource: 'field-values', field: '$field' })).resolves.toEqual([
+      { text: 'model_version:1' },
+    ]);
+    expect(getResource).toHaveBeenCalledWith('field-values', { field: 'model_version' });
+    await expect(ds.metricFindQuery({ resource: 'field-values' })).rejects.toThrow(/needs a field/);
+  });
+
+  it('accepts JSON text and a bare resource name; an empty query lists model ids; rejects others', async () => {
+    await ds.metricFindQuery('{"resource":"model-versions","modelId":"bot"}');
+    expect(getResource).toHaveBeenLastCalledWith('model-versions', { model_id: 'bot' });
+    await ds.metricFindQuery('tags');
+    expect(getResource).toHaveBeenLastCalledWith('tags', {});
+    await ds.metricFindQuery('');
+    expect(getResource).toHaveBeenLastCalledWith('model-ids', {});
+    await expect(ds.metricFindQuery({ resource: 'fields' })).rejects.toThrow(/Not a Feedback Loop variable query/);
+    await expect(ds.metricFindQuery('select 1')).rejects.toThrow(/Not a Feedback Loop variable query/);
+  });
+
+  it('is the query of the custom variable support, answering one frame with a text field', async () => {
+    expect(ds.variables).toBeInstanceOf(FeedbackVariableSupport);
+    const support = ds.variables as FeedbackVariableSupport;
+    expect(support.getType()).toBe(VariableSupportType.Custom);
+    const response = await lastValueFrom(
+      support.query({
+        targets: [{ refId: 'V', resource: 'model-versions', modelId: '$single' }],
+        range,
+        scopedVars: {},
+      } as unknown as DataQueryRequest<FeedbackVariableDataQuery>)
+    );
+    expect(getResource).toHaveBeenCalledWith('model-versions', { from: 1_000_000, to: 2_000_000, model_id: 'v3.0' });
+    const frame = response.data[0];
+    expect(frame.fields.map((f: Field) => [f.name, f.type, f.values])).toEqual([
+      ['text', FieldType.string, ['v3.0-b', 'v3.0-a']],
+    ]);
+  });
+});
+
+describe('DataSource annotations', () => {
+  it('defaults to escalations from the feedback query and maps the log-lines frame to events', async () => {
+    const ds = new DataSource(settings);
+    expect(ds.annotations?.getDefaultQuery?.()).toEqual({ queryType: 'feedback', kind: 'escalation' });
+    const frame = createDataFrame({
+      fields: [
+        { name: 'timestamp', type: FieldType.time, values: [1_700_000_000_000] },
+        { name: 'body', type: FieldType.string, values: ['escalated to jira FB-1'] },
+        { name: 'labels', type: FieldType.other, values: [{ kind: 'escalation', model_version: 'v2' }] },
+        { name: 'tags', type: FieldType.string, values: ['bias'] },
+        { name: 'id', type: FieldType.string, values: ['01H'] },
+      ],
+    });
+    const events = await lastValueFrom(ds.annotations!.processEvents!({} as never, [frame]));
+    expect(events).toEqual([
+      { time: 1_700_000_000_000, text: 'escalated to jira FB-1', tags: ['escalation', 'v2', 'bias'] },
+    ]);
   });
 });

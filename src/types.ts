@@ -100,6 +100,16 @@ export const SENTIMENTS: Array<Option<FeedbackSentiment>> = [
 export const METRICS: Array<Option<FeedbackMetric>> = [
   { value: 'count', label: 'Count', description: 'Number of events' },
   { value: 'share', label: 'Share', description: 'Count and share of the total' },
+  {
+    value: 'negative_rate',
+    label: 'Negative rate',
+    description: 'Share of negative feedback among all feedback (kind feedback, any sentiment)',
+  },
+  {
+    value: 'per_1k_requests',
+    label: 'Per 1k requests',
+    description: 'Events per 1,000 model requests (needs the Prometheus requests query)',
+  },
 ];
 
 export const FILTER_OPERATORS: Array<Option<FilterOperator>> = [
@@ -174,6 +184,7 @@ export interface PrometheusSettings {
   url?: string;
   requestsQuery?: string;
   latencyQuery?: string;
+  basicAuthUser?: string;
 }
 
 export interface TraceSettings {
@@ -207,3 +218,68 @@ export const CONFIG_DEFAULTS = {
   elasticsearchTimeField: 'timestamp',
   prometheusRequestsQuery: 'sum by (model_version) (increase(llm_requests_total[$__range]))',
 } as const;
+
+/** The resources a template variable can list (DESIGN §4.4). */
+export type VariableResource = 'model-ids' | 'model-versions' | 'tags' | 'field-values';
+
+/**
+ * A template variable's query (the variable editor's model). `modelId` (for model-versions), `field` (for
+ * field-values) and `source` may contain template variables, e.g. `$model_id`.
+ */
+export interface FeedbackVariableQuery {
+  resource: VariableResource;
+  modelId?: string;
+  field?: string;
+  source?: string;
+}
+
+/** A variable query as Grafana stores it for CustomVariableSupport (a DataQuery; older/provisioned ones may be text). */
+export type FeedbackVariableDataQuery = DataQuery & Partial<FeedbackVariableQuery>;
+
+export const VARIABLE_RESOURCES: Array<Option<VariableResource>> = [
+  { value: 'model-ids', label: 'Model IDs', description: 'Every model.id with events in the time range' },
+  {
+    value: 'model-versions',
+    label: 'Model versions',
+    description: 'Every model.version in the time range, optionally of one model id',
+  },
+  { value: 'tags', label: 'Tags', description: 'Every tag used in the time range' },
+  { value: 'field-values', label: 'Field values', description: 'The values of one field in the time range' },
+];
+
+/** Query settings that only some query types use. */
+export type QueryOptionKey =
+  'kind' | 'sentiment' | 'tags' | 'filters' | 'search' | 'groupBy' | 'metric' | 'correlationId' | 'baseline' | 'limit';
+
+export const QUERY_OPTION_KEYS: readonly QueryOptionKey[] = [
+  'kind',
+  'sentiment',
+  'tags',
+  'filters',
+  'search',
+  'groupBy',
+  'metric',
+  'correlationId',
+  'baseline',
+  'limit',
+];
+
+/** The settings each query type uses (the editor shows only these; `source` applies to all). */
+export const QUERY_TYPE_OPTIONS: Record<FeedbackQueryType, readonly QueryOptionKey[]> = {
+  breakdown: ['kind', 'sentiment', 'tags', 'filters', 'search', 'groupBy', 'metric'],
+  timeseries: ['kind', 'sentiment', 'tags', 'filters', 'search', 'groupBy', 'metric'],
+  feedback: ['kind', 'sentiment', 'tags', 'filters', 'search', 'limit'],
+  trace: ['correlationId'],
+  versions: ['filters', 'baseline', 'tags'],
+  clusters: ['filters', 'search', 'limit'],
+  reviews: ['filters', 'search', 'limit'],
+};
+
+/** Known values of enumerated fields, offered before (and besides) the ones found in the data. */
+export const KNOWN_FIELD_VALUES: Record<string, readonly string[]> = {
+  sentiment: ['positive', 'negative', 'neutral'],
+  severity: ['info', 'warning', 'critical'],
+  source: ['thumbs', 'modal', 'edit', 'survey', 'api', 'reviewer'],
+  reason: TAXONOMY_TAGS,
+  tag: TAXONOMY_TAGS,
+};

@@ -1,9 +1,29 @@
 import React from 'react';
-import { fireEvent, render, screen } from '@testing-library/react';
+import { fireEvent, render, screen, within } from '@testing-library/react';
 import { DataSourceSettings } from '@grafana/data';
+import { DataSourceSrv, setDataSourceSrv } from '@grafana/runtime';
 
 import { ConfigEditor } from './ConfigEditor';
 import { FeedbackDataSourceOptions, FeedbackSecureJsonData } from '../types';
+import { setupComboboxEnvironment } from '../test/combobox';
+
+// The Tempo picker (DataSourcePicker) reads the installed data sources from the DataSourceSrv.
+const tempo = {
+  uid: 'tempo-uid',
+  name: 'Tempo prod',
+  type: 'tempo',
+  meta: { id: 'tempo', info: { logos: { small: '' } } },
+};
+const getList = jest.fn((_filters: { type?: string | string[] }) => [tempo]);
+
+beforeAll(() => {
+  // the picker's menu uses IntersectionObserver and measures itself
+  setupComboboxEnvironment();
+  setDataSourceSrv({
+    getList,
+    getInstanceSettings: (ref: unknown) => (ref === 'tempo-uid' || ref === 'Tempo prod' ? tempo : undefined),
+  } as unknown as DataSourceSrv);
+});
 
 type Settings = DataSourceSettings<FeedbackDataSourceOptions, FeedbackSecureJsonData>;
 
@@ -118,5 +138,152 @@ describe('ConfigEditor', () => {
     fireEvent.click(resets[1]);
     expect(onOptionsChange.mock.calls[1][0].secureJsonFields).toEqual({ lokiPassword: true, lokiToken: false });
     expect(onOptionsChange.mock.calls[1][0].secureJsonData).toEqual({ lokiToken: '' });
+  });
+});
+
+/** The content of a collapsible section, opening it first when it is closed. */
+function openSection(name: string): HTMLElement {
+  const toggle = screen.getByRole('button', { name });
+  if (toggle.getAttribute('aria-expanded') !== 'true') {
+    fireEvent.click(toggle);
+  }
+  return document.getElementById(toggle.getAttribute('aria-controls')!)!;
+}
+
+describe('ConfigEditor: Elasticsearch, Prometheus and trace sections', () => {
+  it('starts with the sections of unconfigured backends closed', () => {
+    setup();
+    for (const name of ['Elasticsearch', 'Prometheus', 'Trace drill-down']) {
+      expect(screen.getByRole('button', { name })).toHaveAttribute('aria-expanded', 'false');
+    }
+    expect(document.getElementById('config-es-url')).toBeNull();
+    expect(document.getElementById('config-prom-url')).toBeNull();
+    expect(document.getElementById('config-trace-logs-query')).toBeNull();
+  });
+
+  it('starts with configured sections open, showing the stored values', () => {
+    setup({
+      jsonData: {
+        elasticsearch: { url: 'http://es:9200', index: 'fb-*', timeField: '@timestamp', basicAuthUser: 'elastic' },
+        prometheus: { url: 'http://prom:9090', requestsQuery: 'sum(x)', latencyQuery: 'max(y)', basicAuthUser: 'p' },
+        trace: { executionLogsQuery: '{app="a"} |= "${correlation_id}"', tempoDatasourceUid: 'tempo-uid' },
+      },
+    });
+    for (const name of ['Elasticsearch', 'Prometheus', 'Trace drill-down']) {
+      expect(screen.getByRole('button', { name })).toHaveAttribute('aria-expanded', 'true');
+    }
+    const es = openSection('Elasticsearch');
+    expect(within(es).getByLabelText(/^URL/)).toHaveValue('http://es:9200');
+    expect(within(es).getByLabelText(/^Index/)).toHaveValue('fb-*');
+    expect(within(es).getByLabelText(/^Time field/)).toHaveValue('@timestamp');
+    expect(within(es).getByLabelText(/^Basic auth user/)).toHaveValue('elastic');
+    const prom = openSection('Prometheus');
+    expect(within(prom).getByLabelText(/^URL/)).toHaveValue('http://prom:9090');
+    expect(within(prom).getByLabelText(/^Requests query/)).toHaveValue('sum(x)');
+    expect(within(prom).getByLabelText(/^Latency query/)).toHaveValue('max(y)');
+    expect(within(prom).getByLabelText(/^Basic auth user/)).toHaveValue('p');
+    const trace = openSection('Trace drill-down');
+    expect(within(trace).getByLabelText(/^Execution logs query/)).toHaveValue('{app="a"} |= "${correlation_id}"');
+    expect(within(trace).getByText('Tempo prod')).toBeInTheDocument();
+  });
+
+  it('a section with only a stored secret starts open', () => {
+    setup({ secureJsonFields: { prometheusToken: true } });
+    expect(screen.getByRole('button', { name: 'Prometheus' })).toHaveAttribute('aria-expanded', 'true');
+    expect(screen.getByRole('button', { name: 'Elasticsearch' })).toHaveAttribute('aria-expanded', 'false');
+  });
+
+  it('shows the backend defaults as placeholders and explains the PromQL variables', () => {
+    setup();
+    const es = openSection('Elasticsearch');
+    expect(within(es).getByLabelText(/^Index/)).toHaveAttribute('placeholder', 'model-feedback-*');
+    expect(within(es).getByLabelText(/^Time field/)).toHaveAttribute('placeholder', 'timestamp');
+    const prom = openSection('Prometheus');
+    expect(within(prom).getByLabelText(/^Requests query/)).toHaveAttribute(
+      'placeholder',
+      'sum by (model_version) (increase(llm_requests_total[$__range]))'
+    );
+    for (const help of within(prom).getAllByText(/\$__rate_interval/)) {
+      expect(help.textContent).toMatch(/\$__range, \$__interval and \$__rate_interval/);
+      expect(help.textContent).toMatch(
+        /\$model_id and \$model_version only inside a quoted label matcher used with =~/
+      );
+    }
+    expect(within(prom).getAllByText(/\$__rate_interval/)).toHaveLength(2);
+    const trace = openSection('Trace drill-down');
+    expect(within(trace).getByLabelText(/^Execution logs query/)).toHaveAttribute(
+      'placeholder',
+      '{app="chatbot"} |= "${correlation_id}"'
+    );
+    expect(within(trace).getByText(/\$\{correlation_id\} is replaced with the correlation id/)).toBeInTheDocument();
+  });
+
+  it.each([
+    ['Elasticsearch', 'URL', 'elasticsearch', 'url', 'http://es:9200'],
+    ['Elasticsearch', 'Index', 'elasticsearch', 'index', 'feedback-*'],
+    ['Elasticsearch', 'Time field', 'elasticsearch', 'timeField', '@timestamp'],
+    ['Elasticsearch', 'Basic auth user', 'elasticsearch', 'basicAuthUser', 'elastic'],
+    ['Prometheus', 'URL', 'prometheus', 'url', 'http://prom:9090'],
+    ['Prometheus', 'Requests query', 'prometheus', 'requestsQuery', 'sum by (model_version) (x)'],
+    ['Prometheus', 'Latency query', 'prometheus', 'latencyQuery', 'max by (model_version) (y)'],
+    ['Prometheus', 'Basic auth user', 'prometheus', 'basicAuthUser', 'prom'],
+    ['Trace drill-down', 'Execution logs query', 'trace', 'executionLogsQuery', '{app="x"} |= "${correlation_id}"'],
+  ])('%s › typing %s sets jsonData.%s.%s and keeps the other settings', (section, label, group, key, value) => {
+    const { onOptionsChange } = setup({
+      jsonData: { defaultSource: 'loki', loki: { url: 'http://loki:3100' }, [group]: { other: 'kept' } },
+    });
+    fireEvent.change(within(openSection(section)).getByLabelText(new RegExp(`^${label}`)), { target: { value } });
+    expect(onOptionsChange).toHaveBeenCalledTimes(1);
+    expect(onOptionsChange.mock.calls[0][0].jsonData).toEqual({
+      defaultSource: 'loki',
+      loki: { url: 'http://loki:3100' },
+      [group]: { other: 'kept', [key]: value },
+    });
+  });
+
+  it.each([
+    ['Elasticsearch', 'Basic auth password', 'elasticsearchPassword'],
+    ['Elasticsearch', 'API key', 'elasticsearchApiKey'],
+    ['Prometheus', 'Basic auth password', 'prometheusPassword'],
+    ['Prometheus', 'Bearer token', 'prometheusToken'],
+  ])('%s › setting %s writes secureJsonData.%s only', (section, label, key) => {
+    const { onOptionsChange } = setup({ secureJsonData: { lokiToken: 'tok' } });
+    fireEvent.change(within(openSection(section)).getByLabelText(new RegExp(`^${label}`)), {
+      target: { value: 's3cret' },
+    });
+    const next = onOptionsChange.mock.calls[0][0];
+    expect(next.secureJsonData).toEqual({ lokiToken: 'tok', [key]: 's3cret' });
+    expect(next.jsonData).toEqual({});
+    expect(next.secureJsonFields).toEqual({});
+  });
+
+  it.each([
+    ['Elasticsearch', ['elasticsearchPassword', 'elasticsearchApiKey']],
+    ['Prometheus', ['prometheusPassword', 'prometheusToken']],
+  ])('%s › configured secrets show as configured and reset clears each', (section, keys) => {
+    const configured = { lokiPassword: true, [keys[0]]: true, [keys[1]]: true };
+    const { onOptionsChange } = setup({ secureJsonFields: configured });
+    const content = openSection(section);
+    expect(within(content).getAllByDisplayValue('configured')).toHaveLength(2);
+    const resets = within(content).getAllByRole('button', { name: 'Reset' });
+    expect(resets).toHaveLength(2);
+
+    fireEvent.click(resets[0]);
+    expect(onOptionsChange.mock.calls[0][0].secureJsonFields).toEqual({ ...configured, [keys[0]]: false });
+    expect(onOptionsChange.mock.calls[0][0].secureJsonData).toEqual({ [keys[0]]: '' });
+    fireEvent.click(resets[1]);
+    expect(onOptionsChange.mock.calls[1][0].secureJsonFields).toEqual({ ...configured, [keys[1]]: false });
+    expect(onOptionsChange.mock.calls[1][0].secureJsonData).toEqual({ [keys[1]]: '' });
+  });
+
+  it('the Tempo picker lists tempo data sources and stores the chosen uid', async () => {
+    const { onOptionsChange } = setup({ jsonData: { trace: { executionLogsQuery: 'q' } } });
+    const input = within(openSection('Trace drill-down')).getByLabelText(/^Tempo data source/);
+    expect(getList).toHaveBeenCalledWith(expect.objectContaining({ type: 'tempo' }));
+    fireEvent.keyDown(input, { key: 'ArrowDown' });
+    fireEvent.click(await screen.findByText('Tempo prod'));
+    expect(onOptionsChange.mock.calls[0][0].jsonData).toEqual({
+      trace: { executionLogsQuery: 'q', tempoDatasourceUid: 'tempo-uid' },
+    });
   });
 });

@@ -1,37 +1,85 @@
-import React, { ChangeEvent } from 'react';
-import { DataSourcePluginOptionsEditorProps } from '@grafana/data';
-import { Field, FieldSet, Input, RadioButtonGroup, SecretInput } from '@grafana/ui';
+import React, { ChangeEvent, ReactNode, useState } from 'react';
+import { DataSourceInstanceSettings, DataSourcePluginOptionsEditorProps } from '@grafana/data';
+import { DataSourcePicker } from '@grafana/runtime';
+import { CollapsableSection, Field, FieldSet, Input, RadioButtonGroup, SecretInput } from '@grafana/ui';
 
 import {
   CONFIG_DEFAULTS,
   DEFAULT_SOURCE,
+  ElasticsearchSettings,
   FeedbackDataSourceOptions,
   FeedbackSecureJsonData,
   FeedbackSource,
   LokiSettings,
+  PrometheusSettings,
   SOURCES,
+  TraceSettings,
 } from '../types';
 
 export type ConfigEditorProps = DataSourcePluginOptionsEditorProps<FeedbackDataSourceOptions, FeedbackSecureJsonData>;
 
 type SecretKey = keyof FeedbackSecureJsonData;
 
+/** The jsonData sections that hold an object of string settings. */
+interface Sections {
+  loki: LokiSettings;
+  elasticsearch: ElasticsearchSettings;
+  prometheus: PrometheusSettings;
+  trace: TraceSettings;
+}
+type SectionName = keyof Sections;
+
 const INPUT_WIDTH = 60;
+const QUERY_WIDTH = 80;
+
+/** Variables the PromQL templates may use (expanded by the backend). */
+const PROMQL_VARIABLES =
+  'Variables: $__range, $__interval and $__rate_interval (PromQL durations); $model_id and $model_version only ' +
+  'inside a quoted label matcher used with =~, e.g. {model_version=~"$model_version"} (they become an ' +
+  'alternation of the versions being compared).';
+
+export const EXECUTION_LOGS_PLACEHOLDER = '{app="chatbot"} |= "${correlation_id}"';
+
+/** A section with any setting or stored secret starts open. */
+function hasSettings(values: object | undefined, secrets: boolean[]): boolean {
+  return Object.values(values ?? {}).some((v) => typeof v === 'string' && v !== '') || secrets.some(Boolean);
+}
 
 export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
   const { jsonData, secureJsonFields, secureJsonData } = options;
   const loki = jsonData.loki ?? {};
+  const elasticsearch = jsonData.elasticsearch ?? {};
+  const prometheus = jsonData.prometheus ?? {};
+  const trace = jsonData.trace ?? {};
+
+  // Computed once: a section the user opens or closes stays that way while they type.
+  const [initiallyOpen] = useState(() => ({
+    elasticsearch: hasSettings(jsonData.elasticsearch, [
+      !!secureJsonFields?.elasticsearchPassword,
+      !!secureJsonFields?.elasticsearchApiKey,
+    ]),
+    prometheus: hasSettings(jsonData.prometheus, [
+      !!secureJsonFields?.prometheusPassword,
+      !!secureJsonFields?.prometheusToken,
+    ]),
+    trace: hasSettings(jsonData.trace, []),
+  }));
 
   const onDefaultSourceChange = (defaultSource: FeedbackSource) => {
     onOptionsChange({ ...options, jsonData: { ...jsonData, defaultSource } });
   };
 
-  const onLokiChange = (key: keyof LokiSettings) => (event: ChangeEvent<HTMLInputElement>) => {
+  const setSetting = <S extends SectionName>(section: S, key: keyof Sections[S], value: string) => {
     onOptionsChange({
       ...options,
-      jsonData: { ...jsonData, loki: { ...loki, [key]: event.target.value } },
+      jsonData: { ...jsonData, [section]: { ...(jsonData[section] ?? {}), [key]: value } },
     });
   };
+
+  const onSettingChange =
+    <S extends SectionName>(section: S, key: keyof Sections[S]) =>
+    (event: ChangeEvent<HTMLInputElement>) =>
+      setSetting(section, key, event.target.value);
 
   const onSecretChange = (key: SecretKey) => (event: ChangeEvent<HTMLInputElement>) => {
     onOptionsChange({
@@ -47,6 +95,20 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
       secureJsonData: { ...secureJsonData, [key]: '' },
     });
   };
+
+  const secret = (key: SecretKey, id: string, label: string, description: ReactNode, placeholder: string) => (
+    <Field label={label} description={description}>
+      <SecretInput
+        id={id}
+        width={INPUT_WIDTH}
+        placeholder={placeholder}
+        isConfigured={!!secureJsonFields?.[key]}
+        value={secureJsonData?.[key] ?? ''}
+        onChange={onSecretChange(key)}
+        onReset={onSecretReset(key)}
+      />
+    </Field>
+  );
 
   return (
     <>
@@ -71,7 +133,7 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
             width={INPUT_WIDTH}
             placeholder="http://loki:3100"
             value={loki.url ?? ''}
-            onChange={onLokiChange('url')}
+            onChange={onSettingChange('loki', 'url')}
           />
         </Field>
         <Field
@@ -83,7 +145,7 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
             width={INPUT_WIDTH}
             placeholder={CONFIG_DEFAULTS.lokiSelector}
             value={loki.selector ?? ''}
-            onChange={onLokiChange('selector')}
+            onChange={onSettingChange('loki', 'selector')}
           />
         </Field>
         <Field label="Tenant" description="Sent as X-Scope-OrgID for multi-tenant Loki. Leave empty otherwise.">
@@ -92,7 +154,7 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
             width={INPUT_WIDTH}
             placeholder="tenant id"
             value={loki.tenant ?? ''}
-            onChange={onLokiChange('tenant')}
+            onChange={onSettingChange('loki', 'tenant')}
           />
         </Field>
         <Field label="Basic auth user" description="User for HTTP basic authentication; its password is below.">
@@ -102,35 +164,181 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
             placeholder="user"
             autoComplete="off"
             value={loki.basicAuthUser ?? ''}
-            onChange={onLokiChange('basicAuthUser')}
+            onChange={onSettingChange('loki', 'basicAuthUser')}
           />
         </Field>
-        <Field label="Basic auth password" description="Stored encrypted; only sent to the backend.">
-          <SecretInput
-            id="config-loki-password"
+        {secret(
+          'lokiPassword',
+          'config-loki-password',
+          'Basic auth password',
+          'Stored encrypted; only sent to the backend.',
+          'password'
+        )}
+        {secret(
+          'lokiToken',
+          'config-loki-token',
+          'Bearer token',
+          'Sent as Authorization: Bearer <token>. Stored encrypted; only sent to the backend.',
+          'token'
+        )}
+      </FieldSet>
+
+      <CollapsableSection label="Elasticsearch" isOpen={initiallyOpen.elasticsearch}>
+        <Field
+          label="URL"
+          description="Base URL of Elasticsearch (or OpenSearch). Without it, Elasticsearch is not used."
+        >
+          <Input
+            id="config-es-url"
             width={INPUT_WIDTH}
-            placeholder="password"
-            isConfigured={!!secureJsonFields?.lokiPassword}
-            value={secureJsonData?.lokiPassword ?? ''}
-            onChange={onSecretChange('lokiPassword')}
-            onReset={onSecretReset('lokiPassword')}
+            placeholder="http://elasticsearch:9200"
+            value={elasticsearch.url ?? ''}
+            onChange={onSettingChange('elasticsearch', 'url')}
           />
         </Field>
         <Field
-          label="Bearer token"
-          description="Sent as Authorization: Bearer <token>. Stored encrypted; only sent to the backend."
+          label="Index"
+          description="Index pattern, index or data stream of the feedback events. Empty: the default shown."
         >
-          <SecretInput
-            id="config-loki-token"
+          <Input
+            id="config-es-index"
             width={INPUT_WIDTH}
-            placeholder="token"
-            isConfigured={!!secureJsonFields?.lokiToken}
-            value={secureJsonData?.lokiToken ?? ''}
-            onChange={onSecretChange('lokiToken')}
-            onReset={onSecretReset('lokiToken')}
+            placeholder={CONFIG_DEFAULTS.elasticsearchIndex}
+            value={elasticsearch.index ?? ''}
+            onChange={onSettingChange('elasticsearch', 'index')}
           />
         </Field>
-      </FieldSet>
+        <Field label="Time field" description="The date field of the event time. Empty: the default shown.">
+          <Input
+            id="config-es-time-field"
+            width={INPUT_WIDTH}
+            placeholder={CONFIG_DEFAULTS.elasticsearchTimeField}
+            value={elasticsearch.timeField ?? ''}
+            onChange={onSettingChange('elasticsearch', 'timeField')}
+          />
+        </Field>
+        <Field
+          label="Basic auth user"
+          description="User for HTTP basic authentication; its password is below. Use either basic auth or an API key."
+        >
+          <Input
+            id="config-es-basic-auth-user"
+            width={INPUT_WIDTH}
+            placeholder="user"
+            autoComplete="off"
+            value={elasticsearch.basicAuthUser ?? ''}
+            onChange={onSettingChange('elasticsearch', 'basicAuthUser')}
+          />
+        </Field>
+        {secret(
+          'elasticsearchPassword',
+          'config-es-password',
+          'Basic auth password',
+          'Stored encrypted; only sent to the backend.',
+          'password'
+        )}
+        {secret(
+          'elasticsearchApiKey',
+          'config-es-api-key',
+          'API key',
+          'Sent as Authorization: ApiKey <key> (the encoded key). Stored encrypted; only sent to the backend.',
+          'API key'
+        )}
+      </CollapsableSection>
+
+      <CollapsableSection label="Prometheus" isOpen={initiallyOpen.prometheus}>
+        <Field
+          label="URL"
+          description="Base URL of the Prometheus HTTP API with the model-serving metrics. Needed for requests, per 1k requests and the versions table."
+        >
+          <Input
+            id="config-prom-url"
+            width={INPUT_WIDTH}
+            placeholder="http://prometheus:9090"
+            value={prometheus.url ?? ''}
+            onChange={onSettingChange('prometheus', 'url')}
+          />
+        </Field>
+        <Field
+          label="Requests query"
+          description={`PromQL giving the number of model requests per model_version over the query's time range (aggregate with sum by (model_version)); used by the per 1k requests metric and the versions table. Empty: the default shown. ${PROMQL_VARIABLES}`}
+        >
+          <Input
+            id="config-prom-requests-query"
+            width={QUERY_WIDTH}
+            placeholder={CONFIG_DEFAULTS.prometheusRequestsQuery}
+            value={prometheus.requestsQuery ?? ''}
+            onChange={onSettingChange('prometheus', 'requestsQuery')}
+          />
+        </Field>
+        <Field
+          label="Latency query"
+          description={`Optional PromQL giving a latency per model_version (e.g. p95 seconds), shown in the versions table. Empty: no latency column. ${PROMQL_VARIABLES}`}
+        >
+          <Input
+            id="config-prom-latency-query"
+            width={QUERY_WIDTH}
+            placeholder='histogram_quantile(0.95, sum by (model_version, le) (rate(llm_request_duration_seconds_bucket{model_version=~"$model_version"}[$__rate_interval])))'
+            value={prometheus.latencyQuery ?? ''}
+            onChange={onSettingChange('prometheus', 'latencyQuery')}
+          />
+        </Field>
+        <Field label="Basic auth user" description="User for HTTP basic authentication; its password is below.">
+          <Input
+            id="config-prom-basic-auth-user"
+            width={INPUT_WIDTH}
+            placeholder="user"
+            autoComplete="off"
+            value={prometheus.basicAuthUser ?? ''}
+            onChange={onSettingChange('prometheus', 'basicAuthUser')}
+          />
+        </Field>
+        {secret(
+          'prometheusPassword',
+          'config-prom-password',
+          'Basic auth password',
+          'Stored encrypted; only sent to the backend.',
+          'password'
+        )}
+        {secret(
+          'prometheusToken',
+          'config-prom-token',
+          'Bearer token',
+          'Sent as Authorization: Bearer <token>. Stored encrypted; only sent to the backend.',
+          'token'
+        )}
+      </CollapsableSection>
+
+      <CollapsableSection label="Trace drill-down" isOpen={initiallyOpen.trace}>
+        <Field
+          label="Execution logs query"
+          description="LogQL run on the Loki above for a trace query: the application's own logs of the traced execution. ${correlation_id} is replaced with the correlation id. Empty: no execution logs."
+        >
+          <Input
+            id="config-trace-logs-query"
+            width={QUERY_WIDTH}
+            placeholder={EXECUTION_LOGS_PLACEHOLDER}
+            value={trace.executionLogsQuery ?? ''}
+            onChange={onSettingChange('trace', 'executionLogsQuery')}
+          />
+        </Field>
+        <Field
+          label="Tempo data source"
+          htmlFor="config-trace-tempo"
+          description="Where the trace of a correlation id (a W3C trace id) is opened from the trace view. Optional."
+        >
+          <DataSourcePicker
+            inputId="config-trace-tempo"
+            type="tempo"
+            width={INPUT_WIDTH}
+            noDefault
+            placeholder="Choose a Tempo data source"
+            current={trace.tempoDatasourceUid || null}
+            onChange={(ds: DataSourceInstanceSettings) => setSetting('trace', 'tempoDatasourceUid', ds.uid)}
+            onClear={() => setSetting('trace', 'tempoDatasourceUid', '')}
+          />
+        </Field>
+      </CollapsableSection>
     </>
   );
 }

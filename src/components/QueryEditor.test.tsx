@@ -5,7 +5,7 @@ import { DataSourceInstanceSettings, dateTime, TimeRange } from '@grafana/data';
 import { DataSource } from '../datasource';
 import { FeedbackDataSourceOptions, FeedbackQuery } from '../types';
 import { chooseCustomValue, chooseOption, findOption, openOptions, setupComboboxEnvironment } from '../test/combobox';
-import { QueryEditor } from './QueryEditor';
+import { QueryEditor, withQueryType } from './QueryEditor';
 
 jest.mock('@grafana/runtime', () => ({
   ...jest.requireActual('@grafana/runtime'),
@@ -37,6 +37,9 @@ const range: TimeRange = {
 const resources: Record<string, string[]> = {
   tags: ['bias', 'needs_citation', 'tone'],
   fields: ['attributes.plan', 'model_id', 'model_version', 'tag', 'correlation_id'],
+  // loaded lazily (on focus), not on render
+  'field-values': ['v1.0', 'v2.0'],
+  'model-versions': ['2026-11-01.1', '2026-11-01.2'],
 };
 
 function makeDataSource(answers: Record<string, string[] | Error> = resources) {
@@ -56,12 +59,24 @@ async function setup(query: Partial<FeedbackQuery> = {}, answers?: Record<string
   const onChange = jest.fn();
   const onRunQuery = jest.fn();
   const fullQuery: FeedbackQuery = { refId: 'A', ...query };
-  render(<QueryEditor datasource={ds} query={fullQuery} onChange={onChange} onRunQuery={onRunQuery} range={range} />);
+  const { rerender } = render(
+    <QueryEditor datasource={ds} query={fullQuery} onChange={onChange} onRunQuery={onRunQuery} range={range} />
+  );
   // let the resource requests settle
   await waitFor(() => expect(getResource).toHaveBeenCalledTimes(2));
   await act(async () => {});
-  return { onChange, onRunQuery, getResource, query: fullQuery };
+  return { onChange, onRunQuery, getResource, query: fullQuery, ds, rerender };
 }
+
+/** The suggestions of a SuggestInput, once loaded. */
+async function suggestionsOf(input: HTMLElement): Promise<string[]> {
+  fireEvent.focus(input);
+  const list = document.getElementById(input.getAttribute('list')!)!;
+  await waitFor(() => expect(list.querySelectorAll('option').length).toBeGreaterThan(0));
+  return Array.from(list.querySelectorAll('option')).map((o) => o.value);
+}
+
+const summaryText = () => screen.getByTestId('feedback-query-summary').textContent;
 
 const byId = (id: string) => document.getElementById(id) as HTMLInputElement;
 
@@ -272,5 +287,200 @@ describe('QueryEditor', () => {
       ...query,
       filters: [{ key: 'attributes.tier', operator: '=', value: 'pro' }],
     });
+  });
+});
+
+describe('QueryEditor per query type', () => {
+  const controls: Record<string, string> = {
+    kind: 'feedback-kind',
+    sentiment: 'feedback-sentiment',
+    tags: 'feedback-tags',
+    search: 'feedback-search',
+    groupBy: 'feedback-group-by',
+    metric: 'feedback-metric',
+    correlationId: 'feedback-correlation-id',
+    baseline: 'feedback-baseline',
+    limit: 'feedback-limit',
+  };
+  const shown = (): string[] => {
+    const present = Object.entries(controls)
+      .filter(([, id]) => document.getElementById(id))
+      .map(([name]) => name);
+    if (screen.queryByRole('button', { name: /Add filter/, hidden: true })) {
+      present.push('filters');
+    }
+    return present.sort();
+  };
+
+  const GROUPED_CONTROLS = ['filters', 'groupBy', 'kind', 'metric', 'search', 'sentiment', 'tags'];
+
+  // (breakdown and timeseries are checked in the tests below that render them anyway)
+  it.each([
+    ['feedback', ['filters', 'kind', 'limit', 'search', 'sentiment', 'tags']],
+    ['trace', ['correlationId']],
+    ['versions', ['baseline', 'filters', 'tags']],
+    ['clusters', ['filters', 'limit', 'search']],
+    ['reviews', ['filters', 'limit', 'search']],
+  ] as const)('%s shows only %j', async (queryType, expected) => {
+    await setup({ queryType });
+    expect(shown()).toEqual(expected);
+    // the query type and source apply to every type
+    expect(byId('feedback-query-type')).toBeInTheDocument();
+    expect(screen.getByRole('radio', { name: 'Default', hidden: true })).toBeInTheDocument();
+  });
+
+  it('changing the query type drops the settings the new type does not use', async () => {
+    const filters: FeedbackQuery['filters'] = [{ key: 'model_id', operator: '=', value: 'bot' }];
+    const { onChange, onRunQuery } = await setup({
+      queryType: 'breakdown',
+      source: 'elasticsearch',
+      kind: 'feedback',
+      sentiment: 'negative',
+      tags: ['bias'],
+      filters,
+      search: 'slow',
+      groupBy: ['tag'],
+      metric: 'share',
+    });
+    expect(shown()).toEqual(GROUPED_CONTROLS);
+    await chooseOption(byId('feedback-query-type'), /^Versions/);
+    expect(onChange).toHaveBeenLastCalledWith({
+      refId: 'A',
+      queryType: 'versions',
+      source: 'elasticsearch',
+      tags: ['bias'],
+      filters,
+    });
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
+
+  it('withQueryType keeps what the new type uses', () => {
+    const q: FeedbackQuery = { refId: 'A', queryType: 'feedback', kind: 'escalation', limit: 10, correlationId: 'x' };
+    expect(withQueryType(q, 'trace')).toEqual({ refId: 'A', queryType: 'trace', correlationId: 'x' });
+    expect(withQueryType(q, 'reviews')).toEqual({ refId: 'A', queryType: 'reviews', limit: 10 });
+    expect(withQueryType({ refId: 'A', search: 's', groupBy: ['tag'] }, 'timeseries')).toEqual({
+      refId: 'A',
+      queryType: 'timeseries',
+      search: 's',
+      groupBy: ['tag'],
+    });
+  });
+
+  it('offers every metric and sets negative_rate / per_1k_requests', async () => {
+    const { onChange, query } = await setup({ queryType: 'timeseries' });
+    expect(shown()).toEqual(GROUPED_CONTROLS);
+    const options = await openOptions(byId('feedback-metric'));
+    expect(options.map((o) => o.split(/(?=[A-Z])/)[0])).toEqual(['Count', 'Share', 'Negative rate', 'Per 1k requests']);
+    fireEvent.click(await findOption(/^Negative rate/));
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, metric: 'negative_rate' });
+    await chooseOption(byId('feedback-metric'), /^Per 1k requests/);
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, metric: 'per_1k_requests' });
+  });
+
+  it('a filter value suggests the field values of the source and range (loaded on focus) and the variables', async () => {
+    const { getResource } = await setup({
+      source: 'elasticsearch',
+      filters: [
+        { key: 'model_version', operator: '=', value: '' },
+        { key: 'sentiment', operator: '!=', value: '' },
+        { key: '', operator: '=', value: '' },
+      ],
+    });
+    expect(getResource).toHaveBeenCalledTimes(2); // nothing loaded before focus
+
+    expect(await suggestionsOf(screen.getByLabelText('Filter 1 value'))).toEqual(['v1.0', 'v2.0', '$tag', '$dim']);
+    expect(getResource).toHaveBeenLastCalledWith('field-values', {
+      field: 'model_version',
+      source: 'elasticsearch',
+      from: FROM,
+      to: TO,
+    });
+    // known values of an enumerated field come first
+    expect(await suggestionsOf(screen.getByLabelText('Filter 2 value'))).toEqual([
+      'positive',
+      'negative',
+      'neutral',
+      'v1.0',
+      'v2.0',
+      '$tag',
+      '$dim',
+    ]);
+    expect(getResource).toHaveBeenCalledTimes(4);
+    // a row without a field only offers the variables, without asking the backend
+    expect(await suggestionsOf(screen.getByLabelText('Filter 3 value'))).toEqual(['$tag', '$dim']);
+    // focusing again does not reload
+    fireEvent.focus(screen.getByLabelText('Filter 1 value'));
+    await act(async () => {});
+    expect(getResource).toHaveBeenCalledTimes(4);
+  });
+
+  it('a filter value accepts any typed text (custom value, regex or variable) and runs on blur', async () => {
+    const { onChange, onRunQuery, query } = await setup({
+      filters: [{ key: 'model_version', operator: '=~', value: '' }],
+    });
+    const input = screen.getByLabelText('Filter 1 value');
+    fireEvent.change(input, { target: { value: '$version' } });
+    expect(onChange).toHaveBeenLastCalledWith({
+      ...query,
+      filters: [{ key: 'model_version', operator: '=~', value: '$version' }],
+    });
+    fireEvent.blur(input);
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
+
+  it('the baseline suggests the model versions (of the filtered model id) and the variables', async () => {
+    const { getResource, onChange, onRunQuery, query } = await setup({
+      queryType: 'versions',
+      filters: [{ key: 'model_id', operator: '=', value: 'support-bot' }],
+    });
+    const input = screen.getByLabelText('Baseline');
+    expect(await suggestionsOf(input)).toEqual(['2026-11-01.1', '2026-11-01.2', '$tag', '$dim']);
+    expect(getResource).toHaveBeenLastCalledWith('model-versions', {
+      source: 'loki',
+      from: FROM,
+      to: TO,
+      model_id: 'support-bot',
+    });
+    fireEvent.change(input, { target: { value: '$base' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, baseline: '$base' });
+    fireEvent.blur(input);
+    expect(onRunQuery).toHaveBeenCalledTimes(1);
+  });
+
+  it('a clusters / reviews query sets the limit and search', async () => {
+    const { onChange, query } = await setup({ queryType: 'reviews' });
+    fireEvent.change(screen.getByLabelText('Limit'), { target: { value: '20' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, limit: 20 });
+    fireEvent.change(screen.getByLabelText('Search'), { target: { value: 'refund' } });
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, search: 'refund' });
+  });
+
+  it('shows a live summary of what will run and warnings, without calling the backend', async () => {
+    const { getResource, ds, rerender } = await setup({
+      queryType: 'breakdown',
+      sentiment: 'negative',
+      groupBy: ['model_version', 'tag'],
+      metric: 'share',
+    });
+    expect(summaryText()).toBe('Breakdown of negative feedback by model_version × tag, share, from Loki');
+
+    const next: FeedbackQuery = {
+      refId: 'A',
+      queryType: 'breakdown',
+      source: 'elasticsearch',
+      sentiment: 'negative',
+      groupBy: ['sentiment'],
+      metric: 'negative_rate',
+      filters: [{ key: 'model_id', operator: '=', value: 'bot' }],
+    };
+    rerender(<QueryEditor datasource={ds} query={next} onChange={jest.fn()} onRunQuery={jest.fn()} range={range} />);
+    await act(async () => {});
+    expect(summaryText()).toMatch(
+      /^Breakdown of negative feedback by sentiment, negative rate, from Elasticsearch \(model_id = bot\)/
+    );
+    expect(summaryText()).toMatch(/set Sentiment to Any/);
+    expect(summaryText()).toMatch(/remove sentiment from Group by/);
+    // only the editor's tags/fields look-ups, never a query
+    expect(getResource.mock.calls.map((c) => c[0]).sort()).toEqual(['fields', 'fields', 'tags', 'tags']);
   });
 });

@@ -14,9 +14,11 @@ import {
   MultiCombobox,
   RadioButtonGroup,
   Stack,
+  Text,
 } from '@grafana/ui';
 
 import { DataSource } from '../datasource';
+import { describeQuery, queryWarnings } from '../summary';
 import {
   DEFAULT_LIMIT,
   DEFAULT_QUERY,
@@ -34,13 +36,18 @@ import {
   FilterOperator,
   GROUP_BY_FIELDS,
   KINDS,
+  KNOWN_FIELD_VALUES,
   MAX_LIMIT,
   METRICS,
+  QUERY_OPTION_KEYS,
+  QUERY_TYPE_OPTIONS,
   QUERY_TYPES,
+  QueryOptionKey,
   SENTIMENTS,
   SOURCES,
   TAXONOMY_TAGS,
 } from '../types';
+import { SuggestInput } from './SuggestInput';
 
 export type Props = QueryEditorProps<DataSource, FeedbackQuery, FeedbackDataSourceOptions>;
 
@@ -48,9 +55,20 @@ const LABEL_WIDTH = 14;
 const MINUTE = 60_000;
 const DEFAULT_SOURCE_VALUE = '';
 
-/** Query types that use each control. */
-const GROUPED: FeedbackQueryType[] = ['breakdown', 'timeseries'];
-const WITH_LIMIT: FeedbackQueryType[] = ['feedback', 'reviews'];
+/**
+ * A new query type keeps only the settings it uses (QUERY_TYPE_OPTIONS): a hidden setting must not change, or
+ * break, the query that runs (e.g. a versions query rejects a sentiment).
+ */
+export function withQueryType(query: FeedbackQuery, queryType: FeedbackQueryType): FeedbackQuery {
+  const next: FeedbackQuery = { ...query, queryType };
+  const keep = QUERY_TYPE_OPTIONS[queryType];
+  for (const key of QUERY_OPTION_KEYS) {
+    if (!keep.includes(key)) {
+      delete next[key];
+    }
+  }
+  return next;
+}
 
 /** A label for screen readers (and tests) on controls that have no visible label of their own. */
 const hiddenLabelClass = css({
@@ -64,6 +82,8 @@ const hiddenLabelClass = css({
   whiteSpace: 'nowrap',
   border: 0,
 });
+
+const summaryClass = css({ padding: '4px 0 0 2px' });
 
 function HiddenLabel({ htmlFor, children }: { htmlFor: string; children: string }) {
   return (
@@ -131,6 +151,8 @@ function useResourceValues(
 
 export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: Props) {
   const queryType = query.queryType ?? DEFAULT_QUERY.queryType!;
+  const shown = QUERY_TYPE_OPTIONS[queryType] ?? QUERY_TYPE_OPTIONS[DEFAULT_QUERY.queryType!];
+  const has = (option: QueryOptionKey) => shown.includes(option);
   const source = query.source ?? datasource.defaultSource;
   const from = range ? Math.floor(range.from.valueOf() / MINUTE) * MINUTE : undefined;
   const to = range ? Math.ceil(range.to.valueOf() / MINUTE) * MINUTE : undefined;
@@ -194,7 +216,33 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
     edit({ limit: Number.isFinite(n) ? Math.min(Math.max(n, 1), MAX_LIMIT) : undefined });
   };
 
-  const isTrace = queryType === 'trace';
+  /** Suggestions for a filter row's value: known values, the values in the data, the variables. */
+  const loadFieldValues = (key: string) => async () => {
+    let fetched: string[] = [];
+    if (key) {
+      try {
+        fetched = await datasource.fetchValues('field-values', { field: key, source, from, to });
+      } catch {
+        // Suggestions only: the known values and variables remain.
+      }
+    }
+    return uniq([...(KNOWN_FIELD_VALUES[key] ?? []), ...fetched, ...variables]);
+  };
+
+  /** Suggestions for the baseline: the versions in the time range (of the filtered model id, if one). */
+  const modelIdFilter = filters.find((f) => f.key === 'model_id' && (f.operator ?? '=') === '=' && f.value);
+  const loadVersions = async () => {
+    let fetched: string[] = [];
+    try {
+      fetched = await datasource.fetchValues('model-versions', { source, from, to, model_id: modelIdFilter?.value });
+    } catch {
+      // Suggestions only.
+    }
+    return uniq([...fetched, ...variables]);
+  };
+
+  const summary = describeQuery(query, datasource.defaultSource);
+  const warnings = queryWarnings(query);
 
   return (
     <Stack direction="column" gap={0}>
@@ -205,7 +253,10 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
             width={20}
             options={QUERY_TYPES}
             value={queryType}
-            onChange={(o) => change({ queryType: o.value })}
+            onChange={(o) => {
+              onChange(withQueryType(query, o.value));
+              onRunQuery();
+            }}
           />
         </InlineField>
         <InlineField label="Source" tooltip="Where feedback events are read from">
@@ -218,7 +269,7 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
         </InlineField>
       </InlineFieldRow>
 
-      {isTrace ? (
+      {has('correlationId') && (
         <InlineFieldRow>
           <InlineField
             label="Correlation ID"
@@ -235,9 +286,11 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
             />
           </InlineField>
         </InlineFieldRow>
-      ) : (
-        <>
-          <InlineFieldRow>
+      )}
+
+      {(has('kind') || has('sentiment') || has('tags')) && (
+        <InlineFieldRow>
+          {has('kind') && (
             <InlineField label="Kind" labelWidth={LABEL_WIDTH} tooltip="Which events to read">
               <Combobox<FeedbackKind>
                 id="feedback-kind"
@@ -247,6 +300,8 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
                 onChange={(o) => change({ kind: o.value })}
               />
             </InlineField>
+          )}
+          {has('sentiment') && (
             <InlineField label="Sentiment" tooltip="Only events with this sentiment">
               <Combobox<FeedbackSentiment>
                 id="feedback-sentiment"
@@ -256,7 +311,14 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
                 onChange={(o) => change({ sentiment: o.value || undefined })}
               />
             </InlineField>
-            <InlineField label="Tags" tooltip="Events carrying ANY of these tags; type to add a custom tag" grow>
+          )}
+          {has('tags') && (
+            <InlineField
+              label="Tags"
+              labelWidth={has('kind') ? undefined : LABEL_WIDTH}
+              tooltip="Events carrying ANY of these tags; type to add a custom tag"
+              grow
+            >
               <MultiCombobox<string>
                 id="feedback-tags"
                 placeholder="Any tag"
@@ -267,25 +329,31 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
                 onChange={(opts) => change({ tags: opts.map((o) => o.value) })}
               />
             </InlineField>
-          </InlineFieldRow>
+          )}
+        </InlineFieldRow>
+      )}
 
-          <InlineFieldRow>
-            <InlineField
-              label="Search"
-              labelWidth={LABEL_WIDTH}
-              tooltip="Free text matched in the comment (case-insensitive substring)"
-              grow
-            >
-              <Input
-                id="feedback-search"
-                placeholder="Text in the comment"
-                value={query.search ?? ''}
-                onChange={(e: ChangeEvent<HTMLInputElement>) => edit({ search: e.target.value || undefined })}
-                onBlur={onRunQuery}
-              />
-            </InlineField>
-          </InlineFieldRow>
+      {has('search') && (
+        <InlineFieldRow>
+          <InlineField
+            label="Search"
+            labelWidth={LABEL_WIDTH}
+            tooltip="Free text matched in the comment (case-insensitive substring)"
+            grow
+          >
+            <Input
+              id="feedback-search"
+              placeholder="Text in the comment"
+              value={query.search ?? ''}
+              onChange={(e: ChangeEvent<HTMLInputElement>) => edit({ search: e.target.value || undefined })}
+              onBlur={onRunQuery}
+            />
+          </InlineField>
+        </InlineFieldRow>
+      )}
 
+      {has('filters') && (
+        <>
           {filters.map((filter, index) => {
             const n = index + 1;
             const ids = {
@@ -321,11 +389,13 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
                   onChange={(o) => setFilter(index, { operator: o.value }, true)}
                 />
                 <HiddenLabel htmlFor={ids.value}>{`Filter ${n} value`}</HiddenLabel>
-                <Input
+                <SuggestInput
                   id={ids.value}
                   width={30}
                   placeholder={filter.operator === '=~' || filter.operator === '!~' ? 'regex' : 'value'}
                   value={filter.value ?? ''}
+                  suggestionsKey={`${source}|${filter.key}|${from}|${to}`}
+                  loadSuggestions={loadFieldValues(filter.key)}
                   onChange={(e: ChangeEvent<HTMLInputElement>) => setFilter(index, { value: e.target.value }, false)}
                   onBlur={onRunQuery}
                 />
@@ -351,7 +421,7 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
         </>
       )}
 
-      {GROUPED.includes(queryType) && (
+      {has('groupBy') && (
         <InlineFieldRow>
           <InlineField label="Group by" labelWidth={LABEL_WIDTH} tooltip="Dimensions of the breakdown/series" grow>
             <MultiCombobox<string>
@@ -364,7 +434,10 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
               onChange={(opts) => change({ groupBy: opts.map((o) => o.value) })}
             />
           </InlineField>
-          <InlineField label="Metric" tooltip="Count of events, or count and share of the total">
+          <InlineField
+            label="Metric"
+            tooltip="Count of events; count and share of the total; the share of negative feedback; or events per 1,000 model requests (Prometheus)"
+          >
             <Combobox<string>
               id="feedback-metric"
               width={16}
@@ -376,18 +449,20 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
         </InlineFieldRow>
       )}
 
-      {queryType === 'versions' && (
+      {has('baseline') && (
         <InlineFieldRow>
           <InlineField
             label="Baseline"
             labelWidth={LABEL_WIDTH}
-            tooltip="Model version to compare against; empty: the previous version by first-seen time"
+            tooltip="Model version to compare against (a version in the time range, or a variable); empty: the previous version by first-seen time"
           >
-            <Input
+            <SuggestInput
               id="feedback-baseline"
               width={30}
               placeholder="previous version"
               value={query.baseline ?? ''}
+              suggestionsKey={`${source}|${modelIdFilter?.value ?? ''}|${from}|${to}`}
+              loadSuggestions={loadVersions}
               onChange={(e: ChangeEvent<HTMLInputElement>) => edit({ baseline: e.target.value || undefined })}
               onBlur={onRunQuery}
             />
@@ -395,7 +470,7 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
         </InlineFieldRow>
       )}
 
-      {WITH_LIMIT.includes(queryType) && (
+      {has('limit') && (
         <InlineFieldRow>
           <InlineField label="Limit" labelWidth={LABEL_WIDTH} tooltip={`Rows to return, at most ${MAX_LIMIT}`}>
             <Input
@@ -412,6 +487,17 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
           </InlineField>
         </InlineFieldRow>
       )}
+
+      <div className={summaryClass} data-testid="feedback-query-summary" aria-live="polite">
+        <Text color="secondary" variant="bodySmall">
+          {summary}
+        </Text>
+        {warnings.map((w) => (
+          <Text key={w} element="p" color="warning" variant="bodySmall">
+            {w}
+          </Text>
+        ))}
+      </div>
     </Stack>
   );
 }
