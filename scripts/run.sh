@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Builds the plugin (frontend and Linux backend into dist/) and starts Grafana
-# with it through Docker Compose (docker-compose.yaml).
+# Starts the dev stack (docker-compose.yaml): Grafana with the plugin built
+# from this checkout, feedbackd, the demo traffic, Loki, Elasticsearch and
+# Prometheus. The images build the plugin and the binaries themselves, so
+# this needs only Docker; see docs/dev-stack.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npm ci --no-audit --no-fund --loglevel=error
-npm run build
-go run github.com/magefile/mage@v1.17.2 -v build:linux
-exec docker compose up --build
+exec docker compose up --build "$@"

@@ -56,4 +56,6 @@ go run github.com/magefile/mage@v1.17.2 -v build:linux
 test -x dist/gpx_modelfeedback_linux_amd64
 test -f dist/plugin.json
 test -f dist/module.js
+# The shipped dashboards (src/plugin.json includes) are copied by webpack.config.ts.
+for d in dashboards/*.json; do cmp "$d" "dist/$d"; done
 echo "dist/ holds the plugin: $(ls dist | tr '\n' ' ')"

@@ -296,6 +296,35 @@ func (c *Client) feedbackBody(q query.Query, size int, after []json.RawMessage) 
 	return body, nil
 }
 
+// traceBody lists the events of one correlation id in Loki's log window
+// [from, to), of every kind and whatever the query's filters, as Loki's
+// trace does. The sort is the Loki trace's order, SortEntries reversed:
+// oldest first, then kind and feedback_id descending with a missing id last
+// (it sorts first ascending). The hits of a trace all share the
+// correlation id, so the feedback list's last tie-breaker is left out;
+// (time, kind, feedback_id) still tells every event apart, as search_after
+// needs: an interaction (no feedback_id) is unique per correlation id.
+func (c *Client) traceBody(q query.Query, size int, after []json.RawMessage) M {
+	body := M{
+		"size":             size,
+		"track_total_hits": false,
+		"query": M{"bool": M{"filter": []any{
+			c.rangeClause(logWindow(q.From, q.To)),
+			term("correlation_id", q.CorrelationID),
+		}}},
+		"sort": []any{
+			M{c.timeField: M{"order": "asc", "format": nanosFormat, "numeric_type": "date_nanos"}},
+			M{"kind": M{"order": "desc", "missing": "_last", "unmapped_type": "keyword"}},
+			M{"feedback_id": M{"order": "desc", "missing": "_last", "unmapped_type": "keyword"}},
+		},
+		"_source": M{"includes": eventFields},
+	}
+	if after != nil {
+		body["search_after"] = after
+	}
+	return body
+}
+
 // valuesBody lists the distinct values of one keyword field in [from, to].
 func (c *Client) valuesBody(field string, from, to time.Time, filters ...any) M {
 	f := append([]any{c.rangeClause(window{from, to, "gte", "lte"})}, filters...)

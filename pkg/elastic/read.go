@@ -146,6 +146,8 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 			"The interval was raised from %s to %s so that %d terms buckets per step stay within Elasticsearch's search.max_buckets (%d)",
 			step, newStep, perStep-1, c.maxBuckets)})
 		grid = newGrid
+		// The handler builds the frames on the grid the buckets are on.
+		meta.Step = newStep
 	}
 	body, err := c.timeseriesBody(q, grid, sizes)
 	if err != nil {
@@ -285,20 +287,62 @@ func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, m
 // frames.SortEntries sorts, paging with search_after when the limit is
 // larger than a page.
 func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+	entries, meta, bad, err := c.list(ctx, q.Limit, func(size int, after []json.RawMessage) (M, error) {
+		return c.feedbackBody(q, size, after)
+	})
+	if err != nil {
+		return nil, meta, err
+	}
+	frames.SortEntries(entries)
+	c.skippedNotice(&meta, bad)
+	if len(entries)+bad >= q.Limit {
+		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
+			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, query.MaxLimit)})
+	}
+	return entries, meta, nil
+}
+
+// Trace returns every event carrying the query's correlation id in Loki's
+// log window [from, to), whatever its kind, oldest first, as the Loki
+// source does: the drill-down must show the same rows from either source.
+// Like Loki's trace it says nothing when the limit cuts the list, so that
+// both sources answer the same frames.
+func (c *Client) Trace(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+	entries, meta, bad, err := c.list(ctx, q.Limit, func(size int, after []json.RawMessage) (M, error) {
+		return c.traceBody(q, size, after), nil
+	})
+	if err != nil {
+		return nil, meta, err
+	}
+	// The search already returns this order; sorting again with the Loki
+	// source's exact steps keeps the two identical even where
+	// Elasticsearch's keyword order and Go's string order could part.
+	frames.SortEntries(entries)
+	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
+		entries[i], entries[j] = entries[j], entries[i]
+	}
+	c.skippedNotice(&meta, bad)
+	return entries, meta, nil
+}
+
+// list pages through one sorted search with search_after until limit hits
+// are read or the matches run out. It returns the decoded events and how
+// many hits were not events.
+func (c *Client) list(ctx context.Context, limit int, body func(size int, after []json.RawMessage) (M, error)) ([]frames.Entry, frames.Meta, int, error) {
 	var meta frames.Meta
 	var after []json.RawMessage
-	entries := make([]frames.Entry, 0, min(q.Limit, c.pageSize))
+	entries := make([]frames.Entry, 0, min(limit, c.pageSize))
 	bad := 0
-	for len(entries)+bad < q.Limit {
-		size := min(c.pageSize, q.Limit-len(entries)-bad)
-		body, err := c.feedbackBody(q, size, after)
+	for len(entries)+bad < limit {
+		size := min(c.pageSize, limit-len(entries)-bad)
+		b, err := body(size, after)
 		if err != nil {
-			return nil, meta, err
+			return nil, meta, 0, err
 		}
-		resp, executed, err := c.search(ctx, body)
+		resp, executed, err := c.search(ctx, b)
 		meta.Executed = joinExecuted(meta.Executed, executed)
 		if err != nil {
-			return nil, meta, err
+			return nil, meta, 0, err
 		}
 		meta.Stats = resp.stats()
 		meta.Notices = append(meta.Notices, resp.notices()...)
@@ -310,19 +354,17 @@ func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, f
 		}
 		after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
 		if len(after) == 0 {
-			return nil, meta, backend.DownstreamError(fmt.Errorf("Elasticsearch returned hits without sort values; cannot page"))
+			return nil, meta, 0, backend.DownstreamError(fmt.Errorf("Elasticsearch returned hits without sort values; cannot page"))
 		}
 	}
-	frames.SortEntries(entries)
+	return entries, meta, bad, nil
+}
+
+func (c *Client) skippedNotice(meta *frames.Meta, bad int) {
 	if bad > 0 {
 		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning,
 			Text: fmt.Sprintf("%d document(s) in %s are not feedback events and were skipped", bad, c.index)})
 	}
-	if len(entries)+bad >= q.Limit {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
-			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, query.MaxLimit)})
-	}
-	return entries, meta, nil
 }
 
 // hitsToEntries decodes each _source as an event. A document that is not

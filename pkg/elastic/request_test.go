@@ -368,3 +368,32 @@ func TestNewSettingErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTraceRequest(t *testing.T) {
+	es := newFakeES(t, func(recorded) (int, []byte) { return 200, []byte(emptySearch) })
+	c := newTestClient(t, es.URL)
+	// Kind, sentiment, tags, filters and search do not narrow a trace: Loki's
+	// trace ignores them too, and the drill-down shows everything on the id.
+	q := parseQuery(t, `{"queryType":"trace","correlationId":"4bf92f3577b34da6a3ce929d0e0e4736","limit":100,
+		"kind":"review","sentiment":"negative","tags":["bias"],"search":"x","filters":[{"key":"reason","operator":"=","value":"y"}]}`, time.Minute)
+	_, meta, err := c.Trace(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := es.requests()
+	if len(reqs) != 1 || reqs[0].Method != "POST" || reqs[0].URL() != searchURL {
+		t.Fatalf("requests %v", reqs)
+	}
+	want := `{"size":100,"track_total_hits":false,
+		"query":{"bool":{"filter":[` + rangeLogs + `,{"term":{"correlation_id":"4bf92f3577b34da6a3ce929d0e0e4736"}}]}},
+		"sort":[{"timestamp":{"order":"asc","format":"strict_date_optional_time_nanos","numeric_type":"date_nanos"}},
+			{"kind":{"order":"desc","missing":"_last","unmapped_type":"keyword"}},
+			{"feedback_id":{"order":"desc","missing":"_last","unmapped_type":"keyword"}}],
+		"_source":` + sourceFields + `}`
+	assertJSON(t, "body", reqs[0].Body, want)
+	wantExecuted := "POST model-feedback-*/_search?allow_no_indices=false&ignore_unavailable=true\n"
+	if !strings.HasPrefix(meta.Executed, wantExecuted) {
+		t.Fatalf("Executed %q does not start with the request line", meta.Executed)
+	}
+	assertJSON(t, "Executed", []byte(strings.TrimPrefix(meta.Executed, wantExecuted)), want)
+}

@@ -42,6 +42,12 @@ func TestResponsesToGoldenFrames(t *testing.T) {
 		{"timeseries_by_version_share", `{"queryType":"timeseries","groupBy":["model_version"],"metric":"share"}`, time.Hour, histogramAfterGroups},
 		{"feedback_hits", `{"queryType":"feedback","limit":100}`, time.Minute,
 			func(recorded) string { return "es/feedback_hits.json" }},
+		// The showcase trace as the double answers it, with a document of
+		// another writer on the same id (no kind) that must be skipped with
+		// a notice; the frame is the trace's rows as a feedback frame, the
+		// interaction included (the snapshot frame is built in pkg/plugin).
+		{"trace_hits", `{"queryType":"trace","correlationId":"4bf92f3577b34da6a3ce929d0e0e4736"}`, time.Minute,
+			func(recorded) string { return "es/trace_hits.json" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			es := newFakeES(t, func(r recorded) (int, []byte) { return 200, readTestdata(t, tc.answer(r)) })
@@ -68,6 +74,14 @@ func TestResponsesToGoldenFrames(t *testing.T) {
 					t.Fatal(err)
 				}
 				dr.Frames = data.Frames{frames.FeedbackFrame(entries, links, meta)}
+			case query.Trace:
+				entries, meta, err := c.Trace(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dr.Frames = data.Frames{frames.FeedbackFrame(entries, links, meta)}
+			default:
+				t.Fatalf("no frames for query type %s", q.Type)
 			}
 			experimental.CheckGoldenJSONResponse(t, filepath.Join("testdata", "golden"), tc.name, &dr, *update)
 		})
@@ -138,6 +152,9 @@ func TestTimeseriesStepClamp(t *testing.T) {
 	}
 	if len(meta.Notices) != 1 || !strings.Contains(meta.Notices[0].Text, "raised from 1h0m0s to 2h0m0s") {
 		t.Errorf("notices %+v", meta.Notices)
+	}
+	if meta.Step != 2*time.Hour {
+		t.Errorf("meta.Step %s, want 2h: the frames must be built on the raised step", meta.Step)
 	}
 	c.maxBuckets = 2
 	if _, _, _, err := c.Timeseries(context.Background(), q); err == nil || !backend.IsDownstreamError(err) {

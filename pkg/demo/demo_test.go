@@ -1,0 +1,391 @@
+package demo_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/feedbackloop/modelfeedback/pkg/demo"
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+	"github.com/feedbackloop/modelfeedback/pkg/stats"
+)
+
+// delivered is what a sink stand-in received, de-duplicated the way the real
+// stores do (Elasticsearch by _id, Loki by identical line), since feedbackd
+// delivers at least once.
+type delivered struct {
+	mu     sync.Mutex
+	events map[string]feedback.Event // by line
+	labels map[string]push.LabelAdapter
+	logs   []string // the demo's own execution logs (JSON push)
+}
+
+func newDelivered() *delivered { return &delivered{events: map[string]feedback.Event{}} }
+
+func (d *delivered) add(t *testing.T, line []byte) {
+	var e feedback.Event
+	if err := json.Unmarshal(line, &e); err != nil {
+		t.Errorf("delivered line is not an event: %v: %s", err, line)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.events[string(line)] = e
+}
+
+func (d *delivered) snapshot() []feedback.Event {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]feedback.Event, 0, len(d.events))
+	for _, e := range d.events {
+		out = append(out, e)
+	}
+	return out
+}
+
+// lokiStandIn decodes Loki pushes: feedbackd's (snappy-compressed protobuf)
+// into events, the demo's own logs (JSON) into lines.
+func lokiStandIn(t *testing.T, d *delivered) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/ready":
+			w.WriteHeader(http.StatusOK)
+		case r.Method == http.MethodPost && r.URL.Path == "/loki/api/v1/push":
+			body, _ := io.ReadAll(r.Body)
+			if r.Header.Get("Content-Type") == "application/json" {
+				var p struct {
+					Streams []struct {
+						Stream map[string]string `json:"stream"`
+						Values [][2]string       `json:"values"`
+					} `json:"streams"`
+				}
+				if err := json.Unmarshal(body, &p); err != nil {
+					t.Errorf("loki stand-in: bad JSON push: %v", err)
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				d.mu.Lock()
+				for _, s := range p.Streams {
+					if s.Stream["app"] != demo.AppLabel {
+						t.Errorf("execution log stream %v is not under app=feedback-demo", s.Stream)
+					}
+					for _, v := range s.Values {
+						d.logs = append(d.logs, v[1])
+					}
+				}
+				d.mu.Unlock()
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			raw, err := snappy.Decode(nil, body)
+			var req push.PushRequest
+			if err == nil {
+				err = req.Unmarshal(raw)
+			}
+			if err != nil {
+				t.Errorf("loki stand-in: bad push body: %v", err)
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			for _, s := range req.Streams {
+				for _, e := range s.Entries {
+					d.add(t, []byte(e.Line))
+				}
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// esStandIn answers what feedbackd's Elasticsearch sink calls: the info
+// endpoint (the client's product check needs X-Elastic-Product), the index
+// template and the bulk API, with one create result per action.
+func esStandIn(t *testing.T, d *delivered) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/":
+			io.WriteString(w, `{"name":"standin","cluster_name":"test","version":{"number":"8.15.0"},"tagline":"You Know, for Search"}`)
+		case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
+			io.WriteString(w, `{"acknowledged":true}`)
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/_bulk"):
+			body, _ := io.ReadAll(r.Body)
+			sc := bufio.NewScanner(bytes.NewReader(body))
+			sc.Buffer(make([]byte, 1<<20), 8<<20)
+			var items []string
+			for sc.Scan() {
+				var action struct {
+					Create struct {
+						Index string `json:"_index"`
+						ID    string `json:"_id"`
+					} `json:"create"`
+				}
+				if err := json.Unmarshal(sc.Bytes(), &action); err != nil || action.Create.ID == "" || !sc.Scan() {
+					t.Errorf("es stand-in: bad bulk action %q", sc.Bytes())
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				d.add(t, append([]byte(nil), sc.Bytes()...))
+				items = append(items, fmt.Sprintf(`{"create":{"_index":%q,"_id":%q,"status":201}}`, action.Create.Index, action.Create.ID))
+			}
+			fmt.Fprintf(w, `{"took":1,"errors":false,"items":[%s]}`, strings.Join(items, ","))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startFeedbackd builds and starts the real feedbackd binary with both sinks
+// pointed at the stand-ins.
+func startFeedbackd(t *testing.T, lokiURL, esURL string) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "feedbackd")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/feedbackloop/modelfeedback/pkg/cmd/feedbackd").CombinedOutput(); err != nil {
+		t.Fatalf("go build feedbackd: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	var log bytes.Buffer
+	cmd := exec.Command(bin, "--listen", addr, "--spool-dir", filepath.Join(dir, "spool"), "--log-level", "warn",
+		"--loki-url", lokiURL, "--elasticsearch-url", esURL)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("feedbackd log:\n%s", log.String())
+		}
+	})
+	base := "http://" + addr
+	for i := 0; i < 200; i++ {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			return base
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("feedbackd did not come up:\n%s", log.String())
+	return ""
+}
+
+func key(e feedback.Event) string { return string(e.Kind) + "|" + e.FeedbackID + "|" + e.CorrelationID }
+
+// The demo's traffic goes through the real feedbackd into both stores, and
+// what was DELIVERED shows the story the demo tells: v2's negative rate is
+// significantly worse than v1's (the verdict the versions query and the
+// regression alert give), v3 is better than v2, and every feedback event can
+// be traced to its interaction snapshot and the app's logs.
+func TestDemoThroughFeedbackdShowsTheRegression(t *testing.T) {
+	lokiGot, esGot := newDelivered(), newDelivered()
+	loki, es := lokiStandIn(t, lokiGot), esStandIn(t, esGot)
+	base := startFeedbackd(t, loki.URL, es.URL)
+
+	metrics := demo.NewMetrics(prometheus.NewRegistry())
+	const interactions = 1200
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := demo.Run(ctx, demo.Config{FeedbackdURL: base, LokiURL: loki.URL, Seed: 1, Count: interactions,
+		BatchSize: 200, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := st.Interactions + st.Feedback + st.Follow
+	if st.Interactions != interactions || st.Accepted != sent {
+		t.Fatalf("sent %d interactions, %d events; feedbackd accepted %d", st.Interactions, sent, st.Accepted)
+	}
+
+	// Delivery is asynchronous: wait until both stores hold every event.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(lokiGot.snapshot()) < sent || len(esGot.snapshot()) < sent {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s Loki holds %d and Elasticsearch %d of %d events", len(lokiGot.snapshot()), len(esGot.snapshot()), sent)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	events := lokiGot.snapshot()
+	if len(events) != sent {
+		t.Fatalf("Loki holds %d distinct events, %d were accepted", len(events), sent)
+	}
+	esKeys := map[string]bool{}
+	for _, e := range esGot.snapshot() {
+		esKeys[key(e)] = true
+	}
+	snapshots := map[string]bool{}
+	type counts struct{ neg, all float64 }
+	byVersion := map[string]*counts{}
+	for _, e := range events {
+		if !esKeys[key(e)] {
+			t.Errorf("%s reached Loki but not Elasticsearch", key(e))
+		}
+		switch e.Kind {
+		case feedback.KindInteraction:
+			snapshots[e.CorrelationID] = true
+		case feedback.KindFeedback:
+			c := byVersion[e.Model.Version]
+			if c == nil {
+				c = &counts{}
+				byVersion[e.Model.Version] = c
+			}
+			c.all++
+			if e.Sentiment == feedback.Negative {
+				c.neg++
+			}
+		}
+	}
+	logged := map[string]bool{}
+	lokiGot.mu.Lock()
+	for _, l := range lokiGot.logs {
+		if i := strings.Index(l, "correlation_id="); i >= 0 {
+			logged[strings.Fields(l[i+len("correlation_id="):])[0]] = true
+		}
+	}
+	lokiGot.mu.Unlock()
+	for _, e := range events {
+		if e.Kind == feedback.KindInteraction || e.CorrelationID == "" {
+			continue
+		}
+		if !snapshots[e.CorrelationID] {
+			t.Errorf("%s %s: no interaction snapshot delivered for correlation id %s", e.Kind, e.FeedbackID, e.CorrelationID)
+		}
+		if !logged[e.CorrelationID] {
+			t.Errorf("%s %s: no execution log line carries correlation id %s", e.Kind, e.FeedbackID, e.CorrelationID)
+		}
+	}
+
+	v1, v2, v3 := byVersion[demo.Versions[0].Name], byVersion[demo.Versions[1].Name], byVersion[demo.Versions[2].Name]
+	if v1 == nil || v2 == nil || v3 == nil {
+		t.Fatalf("feedback per version: %v", byVersion)
+	}
+	for _, v := range demo.Versions {
+		c := byVersion[v.Name]
+		t.Logf("%s (%s): %v negative of %v feedback delivered (%.3f)", v.Name, v.Label, c.neg, c.all, c.neg/c.all)
+		want := st.ByVersion[v.Name]
+		if int(c.all) != want[feedback.Positive]+want[feedback.Negative]+want[feedback.Neutral] || int(c.neg) != want[feedback.Negative] {
+			t.Errorf("%s: delivered %v/%v, sent %v", v.Name, c.neg, c.all, want)
+		}
+	}
+	delta, p, verdict := stats.Compare(v2.neg, v2.all, v1.neg, v1.all)
+	t.Logf("v2 against v1: delta %.3f, p %.2g, verdict %s", delta, p, verdict)
+	if verdict != stats.Regressed || p >= stats.Alpha {
+		t.Errorf("v2 against v1: verdict %s (p %.3g, delta %.3f), want regressed with p < %.2f", verdict, p, delta, stats.Alpha)
+	}
+	if _, p, verdict := stats.Compare(v3.neg, v3.all, v2.neg, v2.all); verdict != stats.Improved {
+		t.Errorf("v3 against v2: verdict %s (p %.3g), want improved", verdict, p)
+	}
+
+	// The app's own metrics agree with the traffic: what requestsQuery reads.
+	total := 0.0
+	for _, v := range demo.Versions {
+		var m dto.Metric
+		if err := metrics.Requests.WithLabelValues(demo.ModelID, v.Name).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		total += m.GetCounter().GetValue()
+	}
+	if total != interactions {
+		t.Errorf("llm_requests_total sums to %v, want %d", total, interactions)
+	}
+}
+
+// A seed replays the same traffic, and every event the demo makes passes
+// the event contract (so feedbackd never answers 400 to the demo).
+func TestSimulationIsDeterministicAndValid(t *testing.T) {
+	run := func() []string {
+		var bodies []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			events, errs := feedback.DecodeBatch(body)
+			for _, e := range errs {
+				t.Errorf("%s: %v", r.URL.Path, e)
+			}
+			for i := range events {
+				if errs := events[i].Validate(); len(errs) > 0 {
+					t.Errorf("%s: %s event invalid: %v", r.URL.Path, events[i].Kind, errs)
+				}
+			}
+			bodies = append(bodies, r.URL.Path+" "+string(body))
+			w.WriteHeader(http.StatusAccepted)
+			fmt.Fprintf(w, `{"accepted":%d}`, len(events))
+		}))
+		defer srv.Close()
+		if _, err := demo.Run(context.Background(), demo.Config{FeedbackdURL: srv.URL, Seed: 7, Count: 300, BatchSize: 1000}); err != nil {
+			t.Fatal(err)
+		}
+		return bodies
+	}
+	a, b := run(), run()
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatal("the same seed produced different traffic")
+	}
+	if len(a) != 3 {
+		t.Fatalf("%d requests, want interactions, feedback and reviews in one batch each", len(a))
+	}
+}
+
+// A refusal feedbackd would give again (here: a wrong token) stops the demo
+// with the reason instead of retrying forever.
+func TestDemoStopsOnRejection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error":"missing or unknown bearer token"}`, http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	_, err := demo.Run(context.Background(), demo.Config{FeedbackdURL: srv.URL, Token: "wrong", Count: 5})
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestOptionsFromEnvironmentAndFlags(t *testing.T) {
+	env := map[string]string{"FEEDBACK_DEMO_FEEDBACKD_URL": "http://feedbackd:8787", "FEEDBACK_DEMO_RATE": "5",
+		"FEEDBACK_DEMO_LOKI_URL": "http://loki:3100", "FEEDBACK_DEMO_LISTEN": "0.0.0.0:9464"}
+	o, err := demo.ParseOptions([]string{"-rate", "0.5", "-count", "10"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.FeedbackdURL != "http://feedbackd:8787" || o.LokiURL != "http://loki:3100" || o.Listen != "0.0.0.0:9464" || o.Rate != 0.5 || o.Count != 10 {
+		t.Fatalf("options %+v: the environment fills in, flags win", o)
+	}
+	env["FEEDBACK_DEMO_COUNT"] = "many"
+	if _, err := demo.ParseOptions(nil, func(k string) string { return env[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "FEEDBACK_DEMO_COUNT") {
+		t.Fatalf("a bad environment value must name the variable: %v", err)
+	}
+}
