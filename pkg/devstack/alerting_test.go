@@ -79,12 +79,7 @@ func loadRules(t *testing.T) []alertRule {
 	return rules
 }
 
-var (
-	mathRef = regexp.MustCompile(`\$\{?([A-Za-z][A-Za-z0-9_]*)\}?`)
-	// The SQL the rules use: a projection of one query's table. The check
-	// below applies that projection to the data source's real frame.
-	sqlSelect = regexp.MustCompile(`^(?i)SELECT\s+(.+?)\s+FROM\s+([A-Za-z][A-Za-z0-9_]*)\s*$`)
-)
+var mathRef = regexp.MustCompile(`\$\{?([A-Za-z][A-Za-z0-9_]*)\}?`)
 
 // expressionInputs returns the refIds an expression reads.
 func expressionInputs(t *testing.T, q alertQuery) []string {
@@ -99,13 +94,6 @@ func expressionInputs(t *testing.T, q alertQuery) []string {
 		return refs
 	case "reduce", "threshold", "resample":
 		return []string{expr}
-	case "sql":
-		m := sqlSelect.FindStringSubmatch(expr)
-		if m == nil {
-			t.Errorf("expression %s: SQL %q is not a plain SELECT … FROM <refId> this test can check", q.RefID, expr)
-			return nil
-		}
-		return []string{m[2]}
 	}
 	t.Errorf("expression %s: unknown type %v", q.RefID, q.Model["type"])
 	return nil
@@ -213,19 +201,18 @@ func aliases(t *testing.T, srv *lokitest.Server) {
 		}
 	}
 	const sel = `{service_name="model-feedback",kind="feedback"}`
-	const neg = `{service_name="model-feedback",kind="feedback",sentiment="negative"}`
 	harmful := sel + ` | json tags="tags" | tags=~".*\"(harmful|offensive)\".*"`
 	// Rules 1 and 2: sum by (model_version) instant vectors, answered with the
-	// recorded sum by (model_version) count over 6 h.
+	// recorded sum by (model_version) count over 6 h; the negative rate
+	// (rule 1) asks by version and sentiment.
 	for _, q := range []string{
-		`sum by (model_version) (count_over_time(` + neg + `[15m]))`,
 		`sum by (model_version) (count_over_time(` + sel + `[15m]))`,
-		`sum by (model_version) (count_over_time(` + neg + `[1d]))`,
-		`sum by (model_version) (count_over_time(` + sel + `[1d]))`,
 		`sum by (model_version) (count_over_time(` + harmful + ` [15m]))`,
 	} {
 		add("metric_count_by_version_instant", "/loki/api/v1/query", instant(q))
 	}
+	add("metric_count_by_version_sentiment_instant", "/loki/api/v1/query",
+		instant(`sum by (model_version, sentiment) (count_over_time(`+sel+`[15m]))`))
 	// Rule 3 (versions over 24 h at an hourly step): counts by version and
 	// sentiment (instant), the series listing the model of each version, the
 	// hourly series per version (first seen) and per version and tag (top
@@ -319,50 +306,6 @@ func uniqueInstances(t *testing.T, where string, vals []alertValue) {
 	}
 }
 
-// sqlProjection applies the rule's SELECT to the data source's frame and
-// checks what Grafana's SQL expression with format "alerting" requires: the
-// selected columns exist, exactly one is numeric, and the string columns
-// (the labels) are unique per row.
-func sqlProjection(t *testing.T, where, columns string, fs data.Frames) int {
-	t.Helper()
-	if len(fs) != 1 {
-		t.Errorf("%s: SQL input has %d frames, want one table", where, len(fs))
-		return 0
-	}
-	f := fs[0]
-	var numeric []string
-	var labels []*data.Field
-	for _, c := range strings.Split(columns, ",") {
-		c = strings.TrimSpace(c)
-		fd, idx := f.FieldByName(c)
-		if idx < 0 {
-			t.Errorf("%s: SQL selects %q; the frame has no such column", where, c)
-			continue
-		}
-		if fd.Type().Numeric() {
-			numeric = append(numeric, c)
-		} else if fd.Type() == data.FieldTypeString {
-			labels = append(labels, fd)
-		}
-	}
-	if len(numeric) != 1 {
-		t.Errorf("%s: SQL selects numeric columns %v; format alerting needs exactly one", where, numeric)
-	}
-	seen := map[string]bool{}
-	for row := 0; row < f.Rows(); row++ {
-		var parts []string
-		for _, l := range labels {
-			parts = append(parts, l.Name+"="+l.At(row).(string))
-		}
-		k := strings.Join(parts, ",")
-		if seen[k] {
-			t.Errorf("%s: two rows with labels %s", where, k)
-		}
-		seen[k] = true
-	}
-	return f.Rows()
-}
-
 // Each rule's data source queries run through the backend's QueryData
 // (in-process, with the provisioned jsonData, Loki replaced by the replay
 // server and Prometheus by a real one) and come back as frames Grafana can
@@ -418,7 +361,8 @@ func TestAlertRuleQueriesRunThroughTheBackend(t *testing.T) {
 						From: evalAt.Add(-time.Duration(q.RelativeTimeRange.From) * time.Second),
 						To:   evalAt.Add(-time.Duration(q.RelativeTimeRange.To) * time.Second)}}
 				srv.Reset()
-				resp, err := fl.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{dq}})
+				resp, err := fl.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{dq},
+					Headers: map[string]string{"FromAlert": "true"}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -443,16 +387,6 @@ func TestAlertRuleQueriesRunThroughTheBackend(t *testing.T) {
 					fs, fromDS := answers[in]
 					if !fromDS {
 						continue // an expression's output, checked as that expression
-					}
-					if q.Model["type"] == "sql" {
-						m := sqlSelect.FindStringSubmatch(q.Model["expression"].(string))
-						if q.Model["format"] != "alerting" {
-							t.Errorf("%s: SQL expression without format alerting gives a table, not alert instances", where)
-						}
-						if n := sqlProjection(t, where, m[1], fs); n == 0 {
-							t.Errorf("%s: SQL input has no rows", where)
-						}
-						continue
 					}
 					vals := alertValues(t, where+" input "+in, fs)
 					uniqueInstances(t, where+" input "+in, vals)

@@ -383,9 +383,6 @@ func TestComposeServicesAreWired(t *testing.T) {
 	if !strings.Contains(gf.Environment["GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS"], pluginID) {
 		t.Error("grafana does not allow loading the unsigned plugin")
 	}
-	if !strings.Contains(gf.Environment["GF_FEATURE_TOGGLES_ENABLE"], "sqlExpressions") {
-		t.Error("the regression alert rule needs the sqlExpressions feature toggle")
-	}
 	ds := loadDatasource(t)
 	var js struct {
 		Loki          struct{ URL string }

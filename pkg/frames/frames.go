@@ -424,3 +424,34 @@ func EmptyWithQuery(m Meta) *data.Frame {
 	f.Meta = &data.FrameMeta{ExecutedQueryString: m.Executed, Stats: m.Stats, Notices: m.Notices}
 	return f
 }
+
+// KeepOneNumber returns the frame with only its string fields and the
+// numeric field named keep. Grafana's alert expressions turn every numeric
+// column of a table into its own value labelled by the string columns, so a
+// table with several numbers gives duplicate instances; alert evaluation
+// gets the one that answers the rule's question.
+func KeepOneNumber(f *data.Frame, keep string) *data.Frame {
+	var names []string
+	for _, fd := range f.Fields {
+		if fd.Type() == data.FieldTypeString || fd.Name == keep {
+			names = append(names, fd.Name)
+		}
+	}
+	return KeepFields(f, names...)
+}
+
+// KeepFields returns the frame with only the named fields, in frame order.
+func KeepFields(f *data.Frame, names ...string) *data.Frame {
+	keep := map[string]bool{}
+	for _, n := range names {
+		keep[n] = true
+	}
+	out := data.NewFrame(f.Name)
+	for _, fd := range f.Fields {
+		if keep[fd.Name] {
+			out.Fields = append(out.Fields, fd)
+		}
+	}
+	out.Meta = f.Meta
+	return out
+}

@@ -30,7 +30,19 @@ func (d *Datasource) breakdown(ctx context.Context, q query.Query, src Source) b
 	if err != nil {
 		return errorResponse(err, meta)
 	}
-	return backend.DataResponse{Frames: data.Frames{frames.BreakdownFrame(b, q.Metric == query.MetricShare, meta)}}
+	f := frames.BreakdownFrame(b, q.Metric == query.MetricShare, meta)
+	if q.Alerting {
+		f = frames.KeepOneNumber(f, metricColumn[q.Metric])
+	}
+	return backend.DataResponse{Frames: data.Frames{f}}
+}
+
+// metricColumn is the column an alert rule evaluates for each metric.
+var metricColumn = map[query.Metric]string{
+	query.MetricCount:         "count",
+	query.MetricShare:         "share",
+	query.MetricNegativeRate:  "negative_rate",
+	query.MetricPer1kRequests: "per_1k_requests",
 }
 
 func nan() float64 { return math.NaN() }

@@ -95,14 +95,15 @@ type queryFunc func(ctx context.Context, q query.Query, src Source) backend.Data
 func (d *Datasource) handle(fn queryFunc) backend.QueryDataHandlerFunc {
 	return func(ctx context.Context, req *backend.QueryDataRequest) (*backend.QueryDataResponse, error) {
 		resp := backend.NewQueryDataResponse()
+		alerting := req.Headers["FromAlert"] == "true"
 		for _, dq := range req.Queries {
-			resp.Responses[dq.RefID] = d.one(ctx, dq, fn)
+			resp.Responses[dq.RefID] = d.one(ctx, dq, alerting, fn)
 		}
 		return resp, nil
 	}
 }
 
-func (d *Datasource) one(ctx context.Context, dq backend.DataQuery, fn queryFunc) (res backend.DataResponse) {
+func (d *Datasource) one(ctx context.Context, dq backend.DataQuery, alerting bool, fn queryFunc) (res backend.DataResponse) {
 	defer func() {
 		if r := recover(); r != nil {
 			res = backend.ErrorResponseWithErrorSource(backend.PluginError(fmt.Errorf("internal error in query %s: %v", dq.RefID, r)))
@@ -115,6 +116,7 @@ func (d *Datasource) one(ctx context.Context, dq backend.DataQuery, fn queryFunc
 	if err != nil {
 		return backend.ErrorResponseWithErrorSource(backend.DownstreamError(err))
 	}
+	q.Alerting = alerting
 	src, err := d.source(q.Source)
 	if err != nil {
 		return backend.ErrorResponseWithErrorSource(backend.DownstreamError(err))

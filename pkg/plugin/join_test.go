@@ -395,3 +395,42 @@ func TestTraceExecutionLogs(t *testing.T) {
 		t.Fatalf("hostile id: %v", bad.Error)
 	}
 }
+
+// Grafana's alert evaluation (header FromAlert) needs one numeric column per
+// table: breakdowns keep the metric's column, versions keep regressed.
+func TestAlertEvaluationGetsOneNumberPerRow(t *testing.T) {
+	srv := replayServer(t)
+	ds := newDS(t, `{"loki":{"url":"`+srv.URL+`"}}`)
+	ask := func(js string, interval time.Duration) *data.Frame {
+		t.Helper()
+		resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{
+			Queries: []backend.DataQuery{target("A", js, interval)}, Headers: map[string]string{"FromAlert": "true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := resp.Responses["A"]; res.Error != nil {
+			t.Fatal(res.Error)
+		}
+		return resp.Responses["A"].Frames[0]
+	}
+	names := func(f *data.Frame) string {
+		var n []string
+		for _, fd := range f.Fields {
+			n = append(n, fd.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	if got := names(ask(`{"queryType":"breakdown","groupBy":["model_version"],"metric":"negative_rate"}`, time.Minute)); got != "model_version,negative_rate" {
+		t.Errorf("negative_rate for alerting: %s", got)
+	}
+	if got := names(ask(`{"queryType":"breakdown","groupBy":["model_version","sentiment"],"metric":"share"}`, time.Minute)); got != "model_version,sentiment,share" {
+		t.Errorf("share for alerting: %s", got)
+	}
+	if got := names(ask(`{"queryType":"versions","tags":`+allTagsJSON+`}`, time.Hour)); got != "model_id,model_version,regressed" {
+		t.Errorf("versions for alerting: %s", got)
+	}
+	// A panel still gets every column.
+	if got := names(run(t, ds, `{"queryType":"breakdown","groupBy":["model_version"],"metric":"negative_rate"}`, time.Minute).Frames[0]); got != "model_version,count,negative,negative_rate" {
+		t.Errorf("panel: %s", got)
+	}
+}

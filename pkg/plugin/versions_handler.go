@@ -45,7 +45,14 @@ func (d *Datasource) versions(ctx context.Context, q query.Query, src Source) ba
 			return errorResponse(&query.Error{Field: "baseline", Message: fmt.Sprintf("version %q has no feedback in this time range", q.Baseline)}, meta)
 		}
 	}
-	return backend.DataResponse{Frames: data.Frames{versionsFrame(rows, q.Baseline, d.prom != nil && d.prom.HasLatency(), meta)}}
+	f := versionsFrame(rows, q.Baseline, d.prom != nil && d.prom.HasLatency(), meta)
+	if q.Alerting {
+		// One instance per version, labelled only by what identifies it
+		// (top_tags or the verdict as labels would start a new instance
+		// whenever they change); the value says whether it regressed.
+		f = frames.KeepFields(f, "model_id", "model_version", "regressed")
+	}
+	return backend.DataResponse{Frames: data.Frames{f}}
 }
 
 func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source) ([]*versionRow, frames.Meta, error) {

@@ -93,6 +93,11 @@ type Query struct {
 	From, To      time.Time
 	Interval      time.Duration
 	MaxDataPoints int64
+
+	// Alerting is set for Grafana's alert evaluation (header FromAlert):
+	// tables then keep a single numeric column, which is what Grafana's
+	// expressions need to tell the instances apart.
+	Alerting bool
 }
 
 // raw mirrors the JSON of a target. Grafana adds its own keys (refId,
