@@ -50,6 +50,7 @@ func Decode(data []byte) (Event, []FieldError) {
 		return Event{}, []FieldError{{Message: tooLargePrefix + "event is " + strconv.Itoa(len(data)) + " bytes, the limit is 256 KiB"}}
 	}
 	v, p := parseJSON(data)
+	defer p.release()
 	var errs []FieldError
 	if len(data) > MaxEventBytes {
 		errs = append(errs, FieldError{Message: tooLargePrefix + "event is " + strconv.Itoa(len(data)) + " bytes, the limit is 256 KiB"})
@@ -78,6 +79,7 @@ func DecodeBatch(body []byte) ([]Event, []FieldError) {
 		return nil, []FieldError{{Message: "empty body: expected a JSON object or an array of objects"}}
 	}
 	v, p := parseJSON(body)
+	defer p.release()
 	isArray := v != nil && v.kind == jArray
 	if v == nil {
 		// Whether the body was meant as an array decides whether the first
@@ -227,9 +229,9 @@ func (d *decoder) wrongType(field string, v *jvalue, want string) {
 	d.fail(field, "must be "+want+", got "+v.kind.String())
 }
 
-func (d *decoder) str(v *jvalue, field string) string {
+func (d *decoder) str(v *jvalue, field fieldPath) string {
 	if v.kind != jString {
-		d.wrongType(field, v, "a string")
+		d.wrongType(field.String(), v, "a string")
 		return ""
 	}
 	return v.str
@@ -237,15 +239,15 @@ func (d *decoder) str(v *jvalue, field string) string {
 
 // strs keeps a placeholder for a bad element so that later indexes still
 // name the right element.
-func (d *decoder) strs(v *jvalue, field string) []string {
+func (d *decoder) strs(v *jvalue, field fieldPath) []string {
 	if v.kind != jArray {
-		d.wrongType(field, v, "an array of strings")
+		d.wrongType(field.String(), v, "an array of strings")
 		return nil
 	}
 	out := make([]string, len(v.elems))
 	for i, el := range v.elems {
 		if el.kind != jString {
-			d.wrongType(indexPath(field, i), el, "a string")
+			d.wrongType(indexPath(field.String(), i), el, "a string")
 			continue
 		}
 		out[i] = el.str
@@ -253,35 +255,35 @@ func (d *decoder) strs(v *jvalue, field string) []string {
 	return out
 }
 
-func (d *decoder) float(v *jvalue, field string) (float64, bool) {
+func (d *decoder) float(v *jvalue, field fieldPath) (float64, bool) {
 	if v.kind != jNumber {
-		d.wrongType(field, v, "a number")
+		d.wrongType(field.String(), v, "a number")
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(v.str, 64)
 	if err != nil {
-		d.fail(field, "number out of range")
+		d.fail(field.String(), "number out of range")
 		return 0, false
 	}
 	return f, true
 }
 
-func (d *decoder) integer(v *jvalue, field string) int {
+func (d *decoder) integer(v *jvalue, field fieldPath) int {
 	if v.kind != jNumber {
-		d.wrongType(field, v, "an integer")
+		d.wrongType(field.String(), v, "an integer")
 		return 0
 	}
 	n, err := strconv.ParseInt(v.str, 10, 64)
 	if err != nil {
 		if strings.ContainsAny(v.str, ".eE") {
-			d.fail(field, "must be an integer, got "+v.str)
+			d.fail(field.String(), "must be an integer, got "+v.str)
 		} else {
-			d.fail(field, "number out of range")
+			d.fail(field.String(), "number out of range")
 		}
 		return 0
 	}
 	if int64(int(n)) != n {
-		d.fail(field, "number out of range")
+		d.fail(field.String(), "number out of range")
 		return 0
 	}
 	return int(n)
@@ -300,7 +302,7 @@ func (d *decoder) unknown(field string) { d.fail(field, "unknown field") }
 func (d *decoder) event(v *jvalue) Event {
 	var e Event
 	for _, m := range v.members {
-		f := joinPath("", m.key)
+		f := fieldPath{"", m.key}
 		val := m.val
 		switch m.key {
 		case "schema":
@@ -315,13 +317,13 @@ func (d *decoder) event(v *jvalue) Event {
 			if s := d.str(val, f); val.kind == jString {
 				t, err := ParseTime(s)
 				if err != nil {
-					d.fail(f, err.Error())
+					d.fail(f.String(), err.Error())
 				} else {
 					e.Timestamp = &t
 				}
 			}
 		case "model":
-			e.Model = d.model(val, f)
+			e.Model = d.model(val, f.String())
 		case "sentiment":
 			e.Sentiment = Sentiment(d.str(val, f))
 		case "score":
@@ -339,13 +341,13 @@ func (d *decoder) event(v *jvalue) Event {
 		case "source":
 			e.Source = d.str(val, f)
 		case "user":
-			e.User = d.user(val, f)
+			e.User = d.user(val, f.String())
 		case "attributes":
-			e.Attributes = d.attributes(val, f)
+			e.Attributes = d.attributes(val, f.String())
 		case "context":
-			e.Context = d.context(val, f)
+			e.Context = d.context(val, f.String())
 		case "edit":
-			e.Edit = d.edit(val, f)
+			e.Edit = d.edit(val, f.String())
 		case "verdict":
 			e.Verdict = d.str(val, f)
 		case "reviewer":
@@ -353,15 +355,15 @@ func (d *decoder) event(v *jvalue) Event {
 		case "corrected_output":
 			e.CorrectedOutput = d.str(val, f)
 		case "ticket":
-			e.Ticket = d.ticket(val, f)
+			e.Ticket = d.ticket(val, f.String())
 		case "resolution_id":
 			e.ResolutionID = d.str(val, f)
 		case "fixes":
-			e.Fixes = d.fixes(val, f)
+			e.Fixes = d.fixes(val, f.String())
 		case "channel":
 			e.Channel = d.str(val, f)
 		default:
-			d.unknown(f)
+			d.unknown(f.String())
 		}
 	}
 	return e
@@ -373,7 +375,7 @@ func (d *decoder) model(v *jvalue, field string) Model {
 		return m
 	}
 	for _, mem := range v.members {
-		f := joinPath(field, mem.key)
+		f := fieldPath{field, mem.key}
 		switch mem.key {
 		case "id":
 			m.ID = d.str(mem.val, f)
@@ -384,7 +386,7 @@ func (d *decoder) model(v *jvalue, field string) Model {
 		case "effective_version":
 			m.EffectiveVersion = d.str(mem.val, f)
 		default:
-			d.unknown(f)
+			d.unknown(f.String())
 		}
 	}
 	return m
@@ -396,7 +398,7 @@ func (d *decoder) user(v *jvalue, field string) *User {
 	}
 	u := &User{}
 	for _, mem := range v.members {
-		f := joinPath(field, mem.key)
+		f := fieldPath{field, mem.key}
 		switch mem.key {
 		case "id":
 			u.ID = d.str(mem.val, f)
@@ -405,7 +407,7 @@ func (d *decoder) user(v *jvalue, field string) *User {
 		case "geo":
 			u.Geo = d.str(mem.val, f)
 		default:
-			d.unknown(f)
+			d.unknown(f.String())
 		}
 	}
 	return u
@@ -417,9 +419,8 @@ func (d *decoder) attributes(v *jvalue, field string) map[string]string {
 	}
 	a := make(map[string]string, len(v.members))
 	for _, mem := range v.members {
-		f := joinPath(field, mem.key)
 		if mem.val.kind != jString {
-			d.wrongType(f, mem.val, "a string")
+			d.wrongType(joinPath(field, mem.key), mem.val, "a string")
 			continue
 		}
 		a[mem.key] = mem.val.str
@@ -433,7 +434,7 @@ func (d *decoder) context(v *jvalue, field string) *Context {
 	}
 	c := &Context{}
 	for _, mem := range v.members {
-		f := joinPath(field, mem.key)
+		f := fieldPath{field, mem.key}
 		switch mem.key {
 		case "system_prompt":
 			c.SystemPrompt = d.str(mem.val, f)
@@ -446,14 +447,14 @@ func (d *decoder) context(v *jvalue, field string) *Context {
 			// events get the same checks; here only the bytes are kept.
 			var buf bytes.Buffer
 			if err := json.Compact(&buf, d.data[mem.val.start:mem.val.end]); err != nil {
-				d.fail(f, "must be a JSON object")
+				d.fail(f.String(), "must be a JSON object")
 				continue
 			}
 			c.Params = json.RawMessage(buf.Bytes())
 		case "prompt_version":
 			c.PromptVersion = d.str(mem.val, f)
 		default:
-			d.unknown(f)
+			d.unknown(f.String())
 		}
 	}
 	return c
@@ -465,7 +466,7 @@ func (d *decoder) edit(v *jvalue, field string) *Edit {
 	}
 	e := &Edit{}
 	for _, mem := range v.members {
-		f := joinPath(field, mem.key)
+		f := fieldPath{field, mem.key}
 		switch mem.key {
 		case "original_chars":
 			e.OriginalChars = d.integer(mem.val, f)
@@ -474,7 +475,7 @@ func (d *decoder) edit(v *jvalue, field string) *Edit {
 		case "similarity":
 			e.Similarity, _ = d.float(mem.val, f)
 		default:
-			d.unknown(f)
+			d.unknown(f.String())
 		}
 	}
 	return e
@@ -486,7 +487,7 @@ func (d *decoder) ticket(v *jvalue, field string) *Ticket {
 	}
 	t := &Ticket{}
 	for _, mem := range v.members {
-		f := joinPath(field, mem.key)
+		f := fieldPath{field, mem.key}
 		switch mem.key {
 		case "system":
 			t.System = d.str(mem.val, f)
@@ -495,7 +496,7 @@ func (d *decoder) ticket(v *jvalue, field string) *Ticket {
 		case "url":
 			t.URL = d.str(mem.val, f)
 		default:
-			d.unknown(f)
+			d.unknown(f.String())
 		}
 	}
 	return t
@@ -507,7 +508,7 @@ func (d *decoder) fixes(v *jvalue, field string) *Fixes {
 	}
 	x := &Fixes{}
 	for _, mem := range v.members {
-		f := joinPath(field, mem.key)
+		f := fieldPath{field, mem.key}
 		switch mem.key {
 		case "tags":
 			x.Tags = d.strs(mem.val, f)
@@ -516,7 +517,7 @@ func (d *decoder) fixes(v *jvalue, field string) *Fixes {
 		case "cluster_ids":
 			x.ClusterIDs = d.strs(mem.val, f)
 		default:
-			d.unknown(f)
+			d.unknown(f.String())
 		}
 	}
 	return x
@@ -528,6 +529,7 @@ func (d *decoder) fixes(v *jvalue, field string) *Fixes {
 // tightened rule. Use Decode for ingest.
 func (e *Event) UnmarshalJSON(data []byte) error {
 	v, p := parseJSON(data)
+	defer p.release()
 	pre := parseErrors(p, false)
 	if v == nil {
 		return pre[0][0]

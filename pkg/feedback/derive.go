@@ -37,7 +37,8 @@ func EffectiveVersion(modelID string, c *Context) string {
 	if len(c.Params) == 0 {
 		b = append(b, '{', '}')
 	} else {
-		v, _ := parseJSON(c.Params)
+		v, p := parseJSON(c.Params)
+		defer p.release()
 		if v == nil {
 			return ""
 		}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -19,7 +19,32 @@ func Marshal(e *Event) ([]byte, error) {
 	if e == nil {
 		return nil, errorString("feedback: Marshal of a nil event")
 	}
-	w := &objWriter{b: make([]byte, 0, 512)}
+	b, err := AppendMarshal(make([]byte, 0, sizeHint(e)), e)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// sizeHint is about what Marshal writes, so that the line is built without
+// regrowing: the fixed fields of a completed event take some 450 bytes.
+func sizeHint(e *Event) int {
+	n := 512 + len(e.Comment) + len(e.CorrectedOutput)
+	if c := e.Context; c != nil {
+		n += len(c.SystemPrompt) + len(c.Input) + len(c.Output) + len(c.Params)
+	}
+	return n
+}
+
+// AppendMarshal appends Marshal's line to dst, so that many lines can share
+// one buffer. On error dst is returned unchanged (up to its length).
+func AppendMarshal(dst []byte, e *Event) ([]byte, error) {
+	if e == nil {
+		return dst, errorString("feedback: Marshal of a nil event")
+	}
+	dst = slices.Grow(dst, sizeHint(e))
+	mark := len(dst)
+	w := &objWriter{b: dst}
 	w.open()
 	schema := e.Schema
 	if schema == "" {
@@ -94,8 +119,9 @@ func Marshal(e *Event) ([]byte, error) {
 	if e.Attributes != nil {
 		w.key("attributes")
 		w.open()
-		for _, k := range sortedAttrKeys(e.Attributes) {
-			w.key(k)
+		var kb [8]string
+		for _, k := range sortedAttrKeys(kb[:0], e.Attributes) {
+			w.anyKey(k)
 			w.strValue("attributes."+k, e.Attributes[k])
 		}
 		w.close()
@@ -130,7 +156,7 @@ func Marshal(e *Event) ([]byte, error) {
 	}
 	w.close()
 	if w.err != nil {
-		return nil, w.err
+		return w.b[:mark], w.err
 	}
 	return w.b, nil
 }
@@ -146,8 +172,10 @@ func (e Event) MarshalJSON() ([]byte, error) { return Marshal(&e) }
 // that keeps the corpus lines byte-identical and every other line stable.
 var attrFirst = []string{"domain", "channel", "jurisdiction"}
 
-func sortedAttrKeys(a map[string]string) []string {
-	keys := make([]string, 0, len(a))
+// sortedAttrKeys appends to dst, so that callers can keep the usual handful
+// of keys on the stack.
+func sortedAttrKeys(dst []string, a map[string]string) []string {
+	keys := dst
 	for _, k := range attrFirst {
 		if _, ok := a[k]; ok {
 			keys = append(keys, k)
@@ -159,7 +187,7 @@ func sortedAttrKeys(a map[string]string) []string {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys[n:])
+	slices.Sort(keys[n:])
 	return keys
 }
 
@@ -179,7 +207,20 @@ func (w *objWriter) close() {
 	w.first = false
 }
 
+// key writes one of Marshal's own member names, which need no escaping.
 func (w *objWriter) key(k string) {
+	b := w.b
+	if !w.first {
+		b = append(b, ',')
+	}
+	w.first = false
+	b = append(b, '"')
+	b = append(b, k...)
+	w.b = append(b, '"', ':')
+}
+
+// anyKey writes a member name that comes from the event (an attribute key).
+func (w *objWriter) anyKey(k string) {
 	if !w.first {
 		w.b = append(w.b, ',')
 	}
@@ -260,6 +301,14 @@ func appendString(b []byte, s string) ([]byte, bool) {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none of them needs a look: most text
+		// is plain ASCII, and this loop is most of what Marshal costs.
+		for i+8 <= len(s) && plain8(load64(s[i:i+8])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
 			i++
@@ -301,4 +350,22 @@ func appendString(b []byte, s string) ([]byte, bool) {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"'), ok
+}
+
+// load64 compiles to one load.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plain8 reports whether none of the eight bytes in x is a control
+// character, '"', '\\' or outside ASCII (the usual SWAR byte tests: a byte
+// below n makes x-n*lsb borrow into its top bit).
+func plain8(x uint64) bool {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	ctl := (x - 0x20*lsb) &^ x
+	quote := x ^ ('"' * lsb)
+	bslash := x ^ ('\\' * lsb)
+	return (x|ctl|(quote-lsb)&^quote|(bslash-lsb)&^bslash)&msb == 0
 }

@@ -3,6 +3,7 @@ package feedback
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -50,6 +51,136 @@ type jvalue struct {
 	members    []jmember
 }
 
+// A decoded event is a few dozen values; allocating each value, member list
+// and string on its own made parsing cost more in the allocator and the GC
+// than in scanning. The parser therefore hands out values and member/element
+// lists from chunks that are pooled between parses (the tree never outlives
+// the caller of parseJSON: see release), and strings without escapes are
+// substrings of one copy of the input (a copy, not an alias: callers may
+// reuse their buffer, and decoded events keep those strings).
+const (
+	minChunk = 16
+	maxChunk = 4096
+	// maxPooled bounds what one pooled parser keeps of each kind, so that a
+	// single 4 MiB request does not pin megabytes of scratch space.
+	maxPooled = 8192
+)
+
+var parserPool = sync.Pool{New: func() any { return new(parser) }}
+
+type parser struct {
+	data  []byte
+	src   string // data as a string, for substrings that need no allocation
+	pos   int
+	depth int
+	path  []seg
+	errs  []jerror // recoverable problems
+	fatal *jerror
+
+	vals     slab[jvalue]
+	mems     slab[jmember]
+	ptrs     slab[*jvalue]
+	memStack []jmember // members of the objects being parsed, innermost last
+	elStack  []*jvalue // elements of the arrays being parsed, innermost last
+}
+
+// slab hands out parts of reusable chunks.
+type slab[T any] struct {
+	chunks [][]T
+	i      int // chunks before i had no room left for an earlier request
+}
+
+// take returns n zero elements with capacity n, so that appending to the
+// result can never overwrite a neighbour.
+func (s *slab[T]) take(n, hint int) []T {
+	for ; s.i < len(s.chunks); s.i++ {
+		if c := s.chunks[s.i]; cap(c)-len(c) >= n {
+			s.chunks[s.i] = c[:len(c)+n]
+			return c[len(c) : len(c)+n : len(c)+n]
+		}
+	}
+	c := make([]T, n, max(n, min(max(hint, minChunk), maxChunk)))
+	s.chunks = append(s.chunks, c)
+	return c[:n:n]
+}
+
+func (s *slab[T]) reset() {
+	kept, total := s.chunks[:0], 0
+	for _, c := range s.chunks {
+		clear(c)
+		if total+cap(c) <= maxPooled {
+			kept = append(kept, c[:0])
+			total += cap(c)
+		}
+	}
+	clear(s.chunks[len(kept):])
+	s.chunks, s.i = kept, 0
+}
+
+// remaining guesses how many values are left to parse: about one per 24
+// bytes of typical event JSON. A wrong guess costs only another chunk.
+func (p *parser) remaining() int { return (len(p.data) - p.pos) / 24 }
+
+func (p *parser) newValue(k jkind, start int) *jvalue {
+	v := &p.vals.take(1, p.remaining())[0]
+	v.kind, v.start = k, start
+	return v
+}
+
+// release hands p's scratch space back for the next parse. Nothing parsed by
+// p (values, errors) may be used afterwards; strings taken from values may.
+func (p *parser) release() {
+	// Cleared so that a pooled parser does not keep the last input alive.
+	p.vals.reset()
+	p.mems.reset()
+	p.ptrs.reset()
+	clear(p.memStack)
+	clear(p.elStack)
+	clear(p.path[:cap(p.path)])
+	*p = parser{
+		vals:     p.vals,
+		mems:     p.mems,
+		ptrs:     p.ptrs,
+		memStack: reuse(p.memStack),
+		elStack:  reuse(p.elStack),
+		path:     reuse(p.path),
+	}
+	parserPool.Put(p)
+}
+
+func reuse[T any](s []T) []T {
+	if cap(s) > maxPooled {
+		return nil
+	}
+	return s[:0]
+}
+
+// keepMembers moves the members above base off the stack into a list of
+// exactly that length (nil when empty, as an append-built list would be).
+func (p *parser) keepMembers(base int) []jmember {
+	n := len(p.memStack) - base
+	if n == 0 {
+		return nil
+	}
+	out := p.mems.take(n, p.remaining())
+	copy(out, p.memStack[base:])
+	clear(p.memStack[base:])
+	p.memStack = p.memStack[:base]
+	return out
+}
+
+func (p *parser) keepElems(base int) []*jvalue {
+	n := len(p.elStack) - base
+	if n == 0 {
+		return nil
+	}
+	out := p.ptrs.take(n, p.remaining()/8)
+	copy(out, p.elStack[base:])
+	clear(p.elStack[base:])
+	p.elStack = p.elStack[:base]
+	return out
+}
+
 type jmember struct {
 	key string
 	val *jvalue
@@ -71,15 +202,6 @@ type jerror struct {
 // context.params) and far below what would let nested junk exhaust the stack.
 const maxDepth = 64
 
-type parser struct {
-	data  []byte
-	pos   int
-	depth int
-	path  []seg
-	errs  []jerror // recoverable problems
-	fatal *jerror
-}
-
 func (p *parser) recoverable(msg string) {
 	p.errs = append(p.errs, jerror{path: append([]seg(nil), p.path...), msg: msg})
 }
@@ -91,9 +213,11 @@ func (p *parser) fail(msg string) {
 }
 
 // parseJSON parses one complete JSON text. On a fatal error the returned
-// value is nil and p.fatal says where.
+// value is nil and p.fatal says where. The caller calls p.release once done
+// with the value and p's errors.
 func parseJSON(data []byte) (*jvalue, *parser) {
-	p := &parser{data: data}
+	p := parserPool.Get().(*parser)
+	p.data, p.src = data, string(data)
 	p.skipSpace()
 	if p.pos >= len(p.data) {
 		p.fail("empty input")
@@ -152,7 +276,9 @@ func (p *parser) value() *jvalue {
 		if bad {
 			p.recoverable("invalid UTF-8")
 		}
-		return &jvalue{kind: jString, start: start, end: p.pos, str: s}
+		v := p.newValue(jString, start)
+		v.end, v.str = p.pos, s
+		return v
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't':
@@ -168,11 +294,12 @@ func (p *parser) value() *jvalue {
 }
 
 func (p *parser) literal(word string, k jkind) *jvalue {
-	if !strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+len(word))]), word) {
+	if !strings.HasPrefix(p.src[p.pos:], word) {
 		p.fail("invalid literal, expected " + word)
 		return nil
 	}
-	v := &jvalue{kind: k, start: p.pos, end: p.pos + len(word), str: word}
+	v := p.newValue(k, p.pos)
+	v.end, v.str = p.pos+len(word), word
 	p.pos += len(word)
 	return v
 }
@@ -187,7 +314,7 @@ func (p *parser) enter() bool {
 }
 
 func (p *parser) object() *jvalue {
-	v := &jvalue{kind: jObject, start: p.pos}
+	v := p.newValue(jObject, p.pos)
 	if !p.enter() {
 		return nil
 	}
@@ -200,6 +327,7 @@ func (p *parser) object() *jvalue {
 		return v
 	}
 	var seen map[string]struct{}
+	base := len(p.memStack)
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
@@ -214,11 +342,13 @@ func (p *parser) object() *jvalue {
 		if bad {
 			p.recoverable("invalid UTF-8")
 		}
-		if len(v.members) >= 8 && seen == nil {
-			// Linear search is cheaper for the handful of keys an event has;
-			// a map keeps hostile objects with many keys from going quadratic.
+		members := p.memStack[base:]
+		if len(members) >= 32 && seen == nil {
+			// Linear search is cheaper for the two dozen keys an event can
+			// have; a map keeps hostile objects with many keys from going
+			// quadratic.
 			seen = make(map[string]struct{}, 16)
-			for _, m := range v.members {
+			for _, m := range members {
 				seen[m.key] = struct{}{}
 			}
 		}
@@ -227,7 +357,7 @@ func (p *parser) object() *jvalue {
 			_, dup = seen[key]
 			seen[key] = struct{}{}
 		} else {
-			for _, m := range v.members {
+			for _, m := range members {
 				if m.key == key {
 					dup = true
 					break
@@ -249,7 +379,7 @@ func (p *parser) object() *jvalue {
 			return nil
 		}
 		if !dup {
-			v.members = append(v.members, jmember{key: key, val: val})
+			p.memStack = append(p.memStack, jmember{key: key, val: val})
 		}
 		// The path still names this member, so garbage after a value is
 		// reported at the field it follows.
@@ -265,6 +395,7 @@ func (p *parser) object() *jvalue {
 		case '}':
 			p.pos++
 			v.end = p.pos
+			v.members = p.keepMembers(base)
 			return v
 		default:
 			p.path = append(p.path, seg{key: key})
@@ -275,7 +406,7 @@ func (p *parser) object() *jvalue {
 }
 
 func (p *parser) array() *jvalue {
-	v := &jvalue{kind: jArray, start: p.pos}
+	v := p.newValue(jArray, p.pos)
 	if !p.enter() {
 		return nil
 	}
@@ -287,6 +418,7 @@ func (p *parser) array() *jvalue {
 		v.end = p.pos
 		return v
 	}
+	base := len(p.elStack)
 	for i := 0; ; i++ {
 		p.skipSpace()
 		p.path = append(p.path, seg{index: i, isIdx: true})
@@ -294,7 +426,7 @@ func (p *parser) array() *jvalue {
 		if el == nil {
 			return nil
 		}
-		v.elems = append(v.elems, el)
+		p.elStack = append(p.elStack, el)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			p.fail("unexpected end of input in an array")
@@ -307,6 +439,7 @@ func (p *parser) array() *jvalue {
 		case ']':
 			p.pos++
 			v.end = p.pos
+			v.elems = p.keepElems(base)
 			return v
 		default:
 			p.path = append(p.path, seg{index: i, isIdx: true})
@@ -361,7 +494,9 @@ func (p *parser) number() *jvalue {
 		}
 	}
 	p.pos = i
-	return &jvalue{kind: jNumber, start: start, end: i, str: string(d[start:i])}
+	v := p.newValue(jNumber, start)
+	v.end, v.str = i, p.src[start:i]
+	return v
 }
 
 // stringLit reads a string literal at p.pos. Invalid UTF-8 and lone
@@ -377,7 +512,7 @@ func (p *parser) stringLit() (s string, bad, ok bool) {
 		c := d[j]
 		if c == '"' {
 			p.pos = j + 1
-			return string(d[i:j]), false, true
+			return p.src[i:j], false, true
 		}
 		if c == '\\' || c < 0x20 || c >= 0x80 {
 			break
@@ -538,10 +673,23 @@ func plainKey(k string) bool {
 
 func joinPath(base, key string) string {
 	if base == "" {
+		if plainKey(key) {
+			return key
+		}
 		return formatPath([]seg{{key: key}})
+	}
+	if plainKey(key) {
+		return base + "." + key
 	}
 	return base + formatPath([]seg{{key: "x"}, {key: key}})[1:]
 }
+
+// fieldPath names a member for error messages. It is rendered only when a
+// problem is reported: building every member's path up front was a large
+// share of decoding an event that has no problem at all.
+type fieldPath struct{ base, key string }
+
+func (f fieldPath) String() string { return joinPath(f.base, f.key) }
 
 func indexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"

@@ -189,13 +189,20 @@ func (v *validator) id(field, s string) {
 
 func (v *validator) ids(field string, list []string) {
 	for i, s := range list {
-		f := indexPath(field, i)
 		if s == "" {
-			v.fail(f, "must not be empty")
+			v.fail(indexPath(field, i), "must not be empty")
 			continue
 		}
-		v.id(f, s)
+		if !idOK(s) {
+			v.id(indexPath(field, i), s)
+		}
 	}
+}
+
+// idOK is id's check without a report, so that paths are built only for
+// values that fail.
+func idOK(s string) bool {
+	return len(s) <= MaxIDBytes && utf8.ValidString(s) && !hasControl(s)
 }
 
 func (v *validator) text(field, s string, limit int, limitName string) {
@@ -209,14 +216,13 @@ func (v *validator) text(field, s string, limit int, limitName string) {
 
 func (v *validator) tags(field string, tags []string) {
 	for i, t := range tags {
-		f := indexPath(field, i)
 		if !ValidTag(t) {
-			v.fail(f, "must be a taxonomy tag or a custom tag matching ^[a-z][a-z0-9_]{0,39}$, got "+quote(t))
+			v.fail(indexPath(field, i), "must be a taxonomy tag or a custom tag matching ^[a-z][a-z0-9_]{0,39}$, got "+quote(t))
 			continue
 		}
 		for _, prev := range tags[:i] {
 			if prev == t {
-				v.fail(f, "duplicate tag "+quote(t))
+				v.fail(indexPath(field, i), "duplicate tag "+quote(t))
 				break
 			}
 		}
@@ -227,7 +233,15 @@ func (v *validator) attributes(a map[string]string) {
 	if len(a) > MaxAttributes {
 		v.fail("attributes", tooLargePrefix+strconv.Itoa(len(a))+" keys, the limit is "+strconv.Itoa(MaxAttributes))
 	}
-	for _, k := range sortedAttrKeys(a) {
+	ok := true
+	for k, val := range a {
+		ok = ok && k != "" && len(k) <= MaxIDBytes && utf8.ValidString(k) && !hasControl(k) && utf8.ValidString(val)
+	}
+	if ok {
+		// Sorting is only for a stable order of the reports.
+		return
+	}
+	for _, k := range sortedAttrKeys(nil, a) {
 		f := joinPath("attributes", k)
 		switch {
 		case k == "":
@@ -249,6 +263,7 @@ func (v *validator) params(raw []byte) {
 		return
 	}
 	val, p := parseJSON(raw)
+	defer p.release()
 	if val == nil || val.kind != jObject {
 		v.fail("context.params", "must be a JSON object")
 		return
@@ -257,15 +272,14 @@ func (v *validator) params(raw []byte) {
 		v.fail("context.params"+pathSuffix(je.path), je.msg)
 	}
 	for _, m := range val.members {
-		f := joinPath("context.params", m.key)
 		switch m.val.kind {
 		case jString:
 		case jNumber:
 			if _, err := strconv.ParseFloat(m.val.str, 64); err != nil {
-				v.fail(f, "number out of range")
+				v.fail(joinPath("context.params", m.key), "number out of range")
 			}
 		default:
-			v.fail(f, "must be a number or a string, got "+m.val.kind.String())
+			v.fail(joinPath("context.params", m.key), "must be a number or a string, got "+m.val.kind.String())
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -25,6 +26,35 @@ import (
 // Appender is the durable log; Append returns only once lines are fsynced.
 type Appender interface {
 	Append(ctx context.Context, lines [][]byte) (uint64, error)
+}
+
+// frameAppender is implemented by *spool.Spool: lines are then marshalled
+// straight into their spool frames instead of being copied there.
+type frameAppender interface {
+	AppendFrames(ctx context.Context, frames [][]byte) (uint64, error)
+}
+
+// bufPool recycles request bodies and line buffers, which are dead once the
+// request is decoded (decoded strings are copies) or spooled; allocating and
+// zeroing them per request cost more than the parse of a small request.
+var bufPool sync.Pool
+
+// maxPooledBuf keeps a rare huge request from pinning its buffer.
+const maxPooledBuf = 1 << 20
+
+func getBuf(n int) []byte {
+	if p, ok := bufPool.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledBuf {
+		return
+	}
+	b = b[:0]
+	bufPool.Put(&b)
 }
 
 // Options configures the handler.
@@ -234,6 +264,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, ep Endpoint) {
 		return
 	}
 	body, err := readBody(http.MaxBytesReader(w, r.Body, feedback.MaxBatchBytes), r.ContentLength)
+	defer putBuf(body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -260,7 +291,13 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, ep Endpoint) {
 		h.fail(w, code, d[0].Error(), d)
 		return
 	}
-	lines, ids, d := h.prepare(events)
+	fa, framed := h.opts.Spool.(frameAppender)
+	hdr := 0
+	if framed {
+		hdr = spool.FrameHeaderLen
+	}
+	buf, lines, ids, d := h.prepare(events, len(body), hdr)
+	defer putBuf(buf)
 	if len(d) > 0 {
 		code := http.StatusBadRequest
 		if feedback.TooLarge(d) {
@@ -269,7 +306,12 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, ep Endpoint) {
 		h.fail(w, code, "invalid request: "+d[0].Error(), d)
 		return
 	}
-	if _, err := h.opts.Spool.Append(r.Context(), lines); err != nil {
+	if framed {
+		_, err = fa.AppendFrames(r.Context(), lines)
+	} else {
+		_, err = h.opts.Spool.Append(r.Context(), lines)
+	}
+	if err != nil {
 		w.Header().Set("Retry-After", strconv.Itoa(int(h.opts.RetryAfter.Seconds())))
 		switch {
 		case errors.Is(err, spool.ErrFull):
@@ -283,16 +325,54 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, ep Endpoint) {
 		return
 	}
 	h.opts.Metrics.Accepted(events)
-	writeJSON(w, http.StatusAccepted, AcceptedResponse{Accepted: len(events), IDs: ids})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(appendAccepted(make([]byte, 0, 32+len(ids)*30), ids))
 }
 
-// readBody reads it all into one buffer sized from Content-Length when
-// given, instead of io.ReadAll's repeated doubling.
+// appendAccepted writes what writeJSON writes for AcceptedResponse{len(ids),
+// ids}, byte for byte, without reflection: this answer goes out for every
+// accepted request.
+func appendAccepted(b []byte, ids []string) []byte {
+	b = append(b, `{"accepted":`...)
+	b = strconv.AppendInt(b, int64(len(ids)), 10)
+	b = append(b, `,"ids":[`...)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if jsonPlain(id) {
+			b = append(b, '"')
+			b = append(b, id...)
+			b = append(b, '"')
+			continue
+		}
+		q, _ := json.Marshal(id)
+		b = append(b, q...)
+	}
+	return append(b, "]}\n"...)
+}
+
+// jsonPlain reports whether encoding/json writes s between quotes as it is
+// (it escapes controls, '"', '\\', HTML's <>& and everything non-ASCII it
+// has to check).
+func jsonPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x80, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// readBody reads it all into one (pooled) buffer sized from Content-Length
+// when given, instead of io.ReadAll's repeated doubling.
 func readBody(r io.Reader, length int64) ([]byte, error) {
 	if length <= 0 {
 		return io.ReadAll(r)
 	}
-	buf := make([]byte, 0, length+1)
+	buf := getBuf(int(length) + 1)
 	for {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -339,12 +419,16 @@ func endpointFor(k feedback.Kind) string {
 
 // prepare fills what the collector owns, redacts, and encodes each event.
 // effective_version is computed before redaction so it identifies the prompt
-// that actually ran, not its redacted copy.
-func (h *handler) prepare(events []feedback.Event) ([][]byte, []string, []feedback.FieldError) {
+// that actually ran, not its redacted copy. Each line is written behind hdr
+// spare bytes (its spool frame header) and returned with them; all lines
+// share buf, which the caller may recycle once the lines are spooled.
+func (h *handler) prepare(events []feedback.Event, bodyLen, hdr int) (buf []byte, lines [][]byte, ids []string, errs []feedback.FieldError) {
 	now := h.opts.Now()
-	lines := make([][]byte, len(events))
-	ids := make([]string, len(events))
-	var errs []feedback.FieldError
+	lines = make([][]byte, len(events))
+	ids = make([]string, len(events))
+	// A completed event is its request bytes plus the filled-in id,
+	// timestamp, schema and severity.
+	buf = getBuf(bodyLen + len(events)*(160+hdr))
 	for i := range events {
 		e := &events[i]
 		if e.Kind == feedback.KindFeedback && e.FeedbackID == "" {
@@ -362,18 +446,24 @@ func (h *handler) prepare(events []feedback.Event) ([][]byte, []string, []feedba
 				errs = append(errs, fe)
 			}
 		}
-		line, err := feedback.Marshal(e)
+		start := len(buf)
+		buf = append(buf, make([]byte, hdr)...)
+		var err error
+		buf, err = feedback.AppendMarshal(buf, e)
 		if err != nil {
+			buf = buf[:start]
 			errs = append(errs, feedback.FieldError{Index: i, Message: err.Error()})
 			continue
 		}
-		if len(line) > feedback.MaxEventBytes {
-			errs = append(errs, feedback.FieldError{Index: i, Message: "too large: event is " + strconv.Itoa(len(line)) + " bytes once completed, the limit is 256 KiB"})
+		// A regrown buffer leaves earlier lines in the old array, intact.
+		line := buf[start:len(buf):len(buf)]
+		if n := len(line) - hdr; n > feedback.MaxEventBytes {
+			errs = append(errs, feedback.FieldError{Index: i, Message: "too large: event is " + strconv.Itoa(n) + " bytes once completed, the limit is 256 KiB"})
 		}
 		lines[i] = line
 		ids[i] = idOf(e)
 	}
-	return lines, ids, errs
+	return buf, lines, ids, errs
 }
 
 func (h *handler) redactEvent(e *feedback.Event) bool {

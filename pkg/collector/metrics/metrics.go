@@ -80,45 +80,64 @@ type tally struct {
 // series first, so a 1,000-event batch costs one update (and one exemplar)
 // per distinct series instead of one per event.
 func (m *Metrics) Accepted(events []feedback.Event) {
-	evs := make(map[eventKey]*tally, 4)
-	tags := map[tagKey]*tally{}
-	var order []eventKey
-	var tagOrder []tagKey
+	var evs series[eventKey]
+	var tags series[tagKey]
 	for i := range events {
 		e := &events[i]
-		k := eventKey{e.Model.ID, e.Model.Version, string(e.Kind), string(e.Sentiment), e.Reason}
-		t := evs[k]
-		if t == nil {
-			t = &tally{}
-			evs[k] = t
-			order = append(order, k)
-		}
+		t := evs.tally(eventKey{e.Model.ID, e.Model.Version, string(e.Kind), string(e.Sentiment), e.Reason})
 		t.n++
 		if e.CorrelationID != "" {
 			t.correlated = e.CorrelationID
 		}
 		for _, tag := range e.Tags {
-			tk := tagKey{e.Model.ID, e.Model.Version, tag}
-			tt := tags[tk]
-			if tt == nil {
-				tt = &tally{}
-				tags[tk] = tt
-				tagOrder = append(tagOrder, tk)
-			}
+			tt := tags.tally(tagKey{e.Model.ID, e.Model.Version, tag})
 			tt.n++
 			if e.CorrelationID != "" {
 				tt.correlated = e.CorrelationID
 			}
 		}
 	}
-	for _, k := range order {
-		t := evs[k]
-		add(m.Events.WithLabelValues(k.modelID, k.version, k.kind, k.sentiment, k.reason), t)
+	for i, k := range evs.keys {
+		add(m.Events.WithLabelValues(k.modelID, k.version, k.kind, k.sentiment, k.reason), &evs.tallies[i])
 	}
-	for _, k := range tagOrder {
-		t := tags[k]
-		add(m.Tags.WithLabelValues(k.modelID, k.version, k.tag), t)
+	for i, k := range tags.keys {
+		add(m.Tags.WithLabelValues(k.modelID, k.version, k.tag), &tags.tallies[i])
 	}
+}
+
+// series keeps tallies in first-seen order. A request has a handful of
+// distinct series, so a linear search beats a map until there are many.
+type series[K comparable] struct {
+	keys    []K
+	tallies []tally
+	index   map[K]int
+}
+
+func (s *series[K]) tally(k K) *tally {
+	if s.index != nil {
+		if i, ok := s.index[k]; ok {
+			return &s.tallies[i]
+		}
+	} else {
+		// Backwards: consecutive events usually share their series.
+		for i := len(s.keys) - 1; i >= 0; i-- {
+			if s.keys[i] == k {
+				return &s.tallies[i]
+			}
+		}
+	}
+	s.keys = append(s.keys, k)
+	s.tallies = append(s.tallies, tally{})
+	switch {
+	case s.index != nil:
+		s.index[k] = len(s.keys) - 1
+	case len(s.keys) > 16:
+		s.index = make(map[K]int, 2*len(s.keys))
+		for i, k := range s.keys {
+			s.index[k] = i
+		}
+	}
+	return &s.tallies[len(s.tallies)-1]
 }
 
 func add(c prometheus.Counter, t *tally) {

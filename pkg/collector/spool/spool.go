@@ -68,6 +68,9 @@ type Entry struct {
 
 const headerLen = 4 + 8 // crc32c, received unix nanos
 
+// FrameHeaderLen is the room AppendFrames needs in front of each line.
+const FrameHeaderLen = headerLen
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Spool is safe for concurrent use.
@@ -270,12 +273,10 @@ func (s *Spool) refreshBytes() error {
 	return nil
 }
 
-func encodeFrame(line []byte, received time.Time) []byte {
-	f := make([]byte, headerLen+len(line))
+// putHeader fills in the header of f, whose line is already in place.
+func putHeader(f []byte, received time.Time) {
 	binary.LittleEndian.PutUint64(f[4:], uint64(received.UnixNano()))
-	copy(f[headerLen:], line)
 	binary.LittleEndian.PutUint32(f, crc32.Checksum(f[4:], castagnoli))
-	return f
 }
 
 // frameCost is what a frame adds to the segment file: its uvarint length
@@ -300,11 +301,34 @@ func (s *Spool) Append(ctx context.Context, lines [][]byte) (uint64, error) {
 	if len(lines) == 0 {
 		return 0, nil
 	}
-	now := time.Now()
-	r := &appendReq{frames: make([][]byte, len(lines)), done: make(chan struct{})}
+	n := 0
+	for _, l := range lines {
+		n += headerLen + len(l)
+	}
+	// All frames of a request share one allocation.
+	buf := make([]byte, n)
+	frames := make([][]byte, len(lines))
 	for i, l := range lines {
-		r.frames[i] = encodeFrame(l, now)
-		r.size += frameCost(r.frames[i])
+		f := buf[: headerLen+len(l) : headerLen+len(l)]
+		buf = buf[len(f):]
+		copy(f[headerLen:], l)
+		frames[i] = f
+	}
+	return s.AppendFrames(ctx, frames)
+}
+
+// AppendFrames is Append for callers that build each line behind
+// FrameHeaderLen spare bytes, which AppendFrames fills in: the line is then
+// not copied once more. The frames are not used after it returns.
+func (s *Spool) AppendFrames(ctx context.Context, frames [][]byte) (uint64, error) {
+	if len(frames) == 0 {
+		return 0, nil
+	}
+	now := time.Now()
+	r := &appendReq{frames: frames, done: make(chan struct{})}
+	for _, f := range frames {
+		putHeader(f, now)
+		r.size += frameCost(f)
 	}
 	if err := s.Err(); err != nil {
 		return 0, err
