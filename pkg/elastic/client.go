@@ -11,15 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
@@ -77,21 +74,13 @@ func New(cfg models.Elastic) (*Client, error) {
 	if cfg.APIKey != "" && cfg.BasicAuthUser != "" {
 		return nil, &models.SettingError{Setting: "elasticsearch.basicAuthUser", Message: "set either basic auth or an API key (elasticsearchApiKey), not both"}
 	}
-	opts := httpclient.Options{
-		Timeouts: &httpclient.TimeoutOptions{Timeout: 60 * time.Second, DialTimeout: 10 * time.Second,
-			KeepAlive: 30 * time.Second, TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: 4,
-			IdleConnTimeout: 90 * time.Second},
-		Header: http.Header{},
-	}
-	if cfg.BasicAuthUser != "" {
-		opts.BasicAuth = &httpclient.BasicAuthOptions{User: cfg.BasicAuthUser, Password: cfg.Password}
-	}
+	auth := models.HTTPAuth{BasicUser: cfg.BasicAuthUser, BasicPassword: cfg.Password}
 	if cfg.APIKey != "" {
-		opts.Header.Set("Authorization", "ApiKey "+cfg.APIKey)
+		auth.Authorization = "ApiKey " + cfg.APIKey
 	}
-	hc, err := httpclient.New(opts)
+	hc, err := models.NewHTTPClient("elasticsearch", auth)
 	if err != nil {
-		return nil, fmt.Errorf("elasticsearch http client: %w", err)
+		return nil, err
 	}
 	es, err := elasticsearch.NewClient(elasticsearch.Config{
 		Addresses: []string{strings.TrimRight(cfg.URL, "/")},

@@ -20,7 +20,6 @@ import (
 	// the plugin's hottest path (scripts/bench.sh).
 	fastjson "github.com/goccy/go-json"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/models"
@@ -50,24 +49,16 @@ func New(cfg models.Loki) (*Client, error) {
 	if err != nil {
 		return nil, &models.SettingError{Setting: "loki.selector", Message: err.Error()}
 	}
-	opts := httpclient.Options{
-		Timeouts: &httpclient.TimeoutOptions{Timeout: 60 * time.Second, DialTimeout: 10 * time.Second,
-			KeepAlive: 30 * time.Second, TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: 4,
-			IdleConnTimeout: 90 * time.Second},
-		Header: http.Header{},
-	}
-	if cfg.BasicAuthUser != "" {
-		opts.BasicAuth = &httpclient.BasicAuthOptions{User: cfg.BasicAuthUser, Password: cfg.Password}
-	}
+	auth := models.HTTPAuth{BasicUser: cfg.BasicAuthUser, BasicPassword: cfg.Password, Headers: map[string]string{}}
 	if cfg.Token != "" {
-		opts.Header.Set("Authorization", "Bearer "+cfg.Token)
+		auth.Authorization = "Bearer " + cfg.Token
 	}
 	if cfg.Tenant != "" {
-		opts.Header.Set("X-Scope-OrgID", cfg.Tenant)
+		auth.Headers["X-Scope-OrgID"] = cfg.Tenant
 	}
-	hc, err := httpclient.New(opts)
+	hc, err := models.NewHTTPClient("loki", auth)
 	if err != nil {
-		return nil, fmt.Errorf("loki http client: %w", err)
+		return nil, err
 	}
 	return &Client{base: u, http: hc, sel: sel}, nil
 }

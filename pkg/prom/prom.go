@@ -8,14 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/backend/httpclient"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -36,21 +34,13 @@ func New(cfg models.Prometheus) (*Client, error) {
 	if cfg.URL == "" {
 		return nil, &models.SettingError{Setting: "prometheus.url", Message: "Prometheus is not configured: set prometheus.url"}
 	}
-	opts := httpclient.Options{
-		Timeouts: &httpclient.TimeoutOptions{Timeout: 60 * time.Second, DialTimeout: 10 * time.Second,
-			KeepAlive: 30 * time.Second, TLSHandshakeTimeout: 10 * time.Second, MaxIdleConnsPerHost: 4,
-			IdleConnTimeout: 90 * time.Second},
-		Header: http.Header{},
-	}
-	if cfg.BasicAuthUser != "" {
-		opts.BasicAuth = &httpclient.BasicAuthOptions{User: cfg.BasicAuthUser, Password: cfg.Password}
-	}
+	auth := models.HTTPAuth{BasicUser: cfg.BasicAuthUser, BasicPassword: cfg.Password}
 	if cfg.Token != "" {
-		opts.Header.Set("Authorization", "Bearer "+cfg.Token)
+		auth.Authorization = "Bearer " + cfg.Token
 	}
-	hc, err := httpclient.New(opts)
+	hc, err := models.NewHTTPClient("prometheus", auth)
 	if err != nil {
-		return nil, fmt.Errorf("prometheus http client: %w", err)
+		return nil, err
 	}
 	c, err := api.NewClient(api.Config{Address: cfg.URL, Client: hc})
 	if err != nil {

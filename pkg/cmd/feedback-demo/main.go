@@ -1,5 +1,5 @@
 // Command feedback-demo simulates a chatbot in three versions sending
-// interaction snapshots and user feedback to feedbackd; see docs/dev-stack.md.
+// interaction snapshots and user feedback to feedbackd; see README.md, "The dev stack".
 package main
 
 import (

@@ -1,4 +1,4 @@
-// Command feedbackd is the durable feedback collector; see docs/feedbackd.md.
+// Command feedbackd is the durable feedback collector; see README.md, "feedbackd".
 package main
 
 import (

@@ -103,7 +103,7 @@ func TestErrorsNameTheOption(t *testing.T) {
 
 // The README section must document every option in all three spellings.
 func TestDocsListEveryOption(t *testing.T) {
-	b, err := os.ReadFile("../../../docs/feedbackd.md")
+	b, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestDocsListEveryOption(t *testing.T) {
 	for _, o := range Options {
 		for _, s := range []string{"--" + o.Name, o.Env(), "`" + o.Key() + "`"} {
 			if !strings.Contains(doc, s) {
-				t.Errorf("docs/feedbackd.md does not mention %s", s)
+				t.Errorf("README.md does not mention %s", s)
 			}
 		}
 	}
