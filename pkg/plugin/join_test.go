@@ -434,3 +434,32 @@ func TestAlertEvaluationGetsOneNumberPerRow(t *testing.T) {
 		t.Errorf("panel: %s", got)
 	}
 }
+
+// latencyQuery adds a latency_p95 column per version. Any PromQL giving one
+// value per model_version will do for the test: the request rate per second
+// stands in, whose value is known from the counters.
+func TestVersionsLatencyColumn(t *testing.T) {
+	srv := replayServer(t)
+	prom, _ := startProm(t)
+	ds := newDS(t, `{"loki":{"url":"`+srv.URL+`"},"prometheus":{"url":"`+prom.URL+`",`+
+		`"latencyQuery":"sum by (model_version) (rate(llm_requests_total{model_version=~\"$model_version\"}[$__range]))"}}`)
+	res := run(t, ds, `{"queryType":"versions","tags":`+allTagsJSON+`}`, time.Hour)
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	f := res.Frames[0]
+	rows := rowsBy(t, f, "model_version")
+	lat := column(t, f, "latency_p95")
+	for v, i := range rows {
+		want, ok := requestRates[v]
+		if !ok {
+			want = math.NaN() // tax-assistant has no metric
+		}
+		if got := lat.At(i).(float64); !near(got, want) {
+			t.Errorf("%s latency_p95 %v, want %v", v, got, want)
+		}
+	}
+	if !strings.Contains(f.Meta.ExecutedQueryString, `rate(llm_requests_total{model_version=~".+"}[6h])`) {
+		t.Errorf("latency PromQL not shown: %s", f.Meta.ExecutedQueryString)
+	}
+}
