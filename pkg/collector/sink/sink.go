@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 )
 
 // Record is one spooled event on its way to a sink.
@@ -57,4 +59,33 @@ func AsRejected(err error) (*RejectedError, bool) {
 	var r *RejectedError
 	ok := errors.As(err, &r)
 	return r, ok
+}
+
+// ParseBaseURL checks a sink's base URL (name prefixes the errors, auth
+// names the settings to use instead of credentials in the URL) and returns
+// it without a trailing slash.
+func ParseBaseURL(name, raw, auth string) (*url.URL, error) {
+	if raw == "" {
+		return nil, fmt.Errorf("%s: URL is required", name)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: invalid URL: %w", name, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%s: URL %q must start with http:// or https://", name, raw)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%s: URL %q has no host", name, raw)
+	}
+	if u.User != nil {
+		// Credentials in the URL would end up in logs and error messages.
+		return nil, fmt.Errorf("%s: URL must not contain credentials; use the %s settings", name, auth)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%s: URL %q must not have a query or fragment", name, u.Redacted())
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
 }

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -156,28 +155,10 @@ func New(cfg Config) (*Sink, error) {
 }
 
 func parseBaseURL(raw string) (string, error) {
-	if raw == "" {
-		return "", errors.New("elasticsearch: URL is required")
-	}
-	u, err := url.Parse(raw)
+	u, err := sink.ParseBaseURL("elasticsearch", raw, "username/password or API key")
 	if err != nil {
-		return "", fmt.Errorf("elasticsearch: invalid URL: %w", err)
+		return "", err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("elasticsearch: URL %q must start with http:// or https://", raw)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("elasticsearch: URL %q has no host", raw)
-	}
-	if u.User != nil {
-		// Credentials in the URL would end up in logs and error messages.
-		return "", errors.New("elasticsearch: URL must not contain credentials; use the username/password or API key settings")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("elasticsearch: URL %q must not have a query or fragment", u.Redacted())
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
 	return u.String(), nil
 }
 

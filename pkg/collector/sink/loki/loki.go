@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -124,28 +123,10 @@ func New(cfg Config) (*Sink, error) {
 }
 
 func parseBaseURL(raw string) (string, error) {
-	if raw == "" {
-		return "", errors.New("loki: URL is required")
-	}
-	u, err := url.Parse(raw)
+	u, err := sink.ParseBaseURL("loki", raw, "username/password or token")
 	if err != nil {
-		return "", fmt.Errorf("loki: invalid URL: %w", err)
+		return "", err
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("loki: URL %q must start with http:// or https://", raw)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("loki: URL %q has no host", raw)
-	}
-	if u.User != nil {
-		// Credentials in the URL would end up in logs and error messages.
-		return "", errors.New("loki: URL must not contain credentials; use the username/password or token settings")
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("loki: URL %q must not have a query or fragment", u.Redacted())
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
 	if strings.HasSuffix(u.Path, pushPath) {
 		// A common copy-paste from Promtail configs; appending the push path
 		// again would 404 on every delivery.
