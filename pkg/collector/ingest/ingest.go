@@ -13,9 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/redact"
@@ -99,6 +101,7 @@ type handler struct {
 	auth    bool
 	origins map[string]bool
 	anyOrig bool
+	codes   [500]atomic.Pointer[prometheus.Counter] // by status code - 100
 }
 
 // New returns the complete HTTP API.
@@ -150,8 +153,25 @@ func (h *handler) counted(f http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		f(rec, r)
-		h.opts.Metrics.IngestRequests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+		h.requests(rec.code).Inc()
 	})
+}
+
+// requests returns the request counter for code. Every request counts once,
+// and resolving the series by label (formatting the code, hashing it, a
+// locked map lookup) cost more than the increment; a status code has only a
+// few hundred possible values, so each is resolved once.
+func (h *handler) requests(code int) prometheus.Counter {
+	if code < 100 || code >= 100+len(h.codes) {
+		return h.opts.Metrics.IngestRequests.WithLabelValues(strconv.Itoa(code))
+	}
+	slot := &h.codes[code-100]
+	if c := slot.Load(); c != nil {
+		return *c
+	}
+	c := h.opts.Metrics.IngestRequests.WithLabelValues(strconv.Itoa(code))
+	slot.Store(&c)
+	return c
 }
 
 // ErrorResponse is the body of every 4xx/5xx answer of the write endpoints.
@@ -325,10 +345,14 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, ep Endpoint) {
 		return
 	}
 	h.opts.Metrics.Accepted(events)
-	w.Header().Set("Content-Type", "application/json")
+	// Assigned, not Set: the key is already canonical, and the shared value
+	// spares an allocation on every accepted request (net/http only reads it).
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(http.StatusAccepted)
 	_, _ = w.Write(appendAccepted(make([]byte, 0, 32+len(ids)*30), ids))
 }
+
+var jsonContentType = []string{"application/json"}
 
 // appendAccepted writes what writeJSON writes for AcceptedResponse{len(ids),
 // ids}, byte for byte, without reflection: this answer goes out for every
