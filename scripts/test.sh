@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project from a clean checkout: installs what the
-# tests need (npm packages, Go modules, Debian's prometheus), then the Go
-# tests (unit, golden, end-to-end over the plugin protocol, real Prometheus),
-# short fuzz runs, and the frontend's typecheck, lint, Jest and build, and
-# builds dist/ with the Linux plugin binary.
+# tests need (npm packages, Go modules, Debian's prometheus and chromium), then
+# the Go tests (unit, golden, end-to-end over the plugin protocol, real
+# Prometheus), short fuzz runs, and the frontend's typecheck, lint, Jest, the
+# editors in a real browser (chromium) and build, and builds dist/ with the
+# Linux plugin binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+# tests/browser/editors.spec.mjs drives /usr/bin/chromium (or $CHROMIUM) with playwright-core
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -45,10 +48,15 @@ for target in $(grep -rl --include='*_test.go' '^func Fuzz' pkg); do
   done
 done
 
-step "frontend: typecheck, lint, jest, build"
+step "frontend: typecheck, lint, jest"
 npm run typecheck
 npm run lint
 npm run test:ci
+
+step "frontend: editors in a real browser (chromium)"
+npm run test:browser
+
+step "frontend: build"
 npm run build
 
 step "backend: mage build:linux"
