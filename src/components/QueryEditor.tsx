@@ -1,4 +1,4 @@
-import React, { ChangeEvent, useEffect, useMemo, useState } from 'react';
+import React, { ChangeEvent, useEffect, useMemo, useRef, useState } from 'react';
 import { css } from '@emotion/css';
 import { QueryEditorProps } from '@grafana/data';
 import { getTemplateSrv } from '@grafana/runtime';
@@ -193,11 +193,23 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
     [datasource.defaultSource]
   );
 
-  /** Changes the query and runs it. */
-  const change = (patch: Partial<FeedbackQuery>) => {
-    onChange({ ...query, ...patch });
+  /**
+   * Changes the query and runs it, once per distinct query: Combobox (downshift) calls its onChange again, with
+   * the previous render's props, while its state settles after a pick, which would run the same query two or
+   * three times (seen in the browser test). The ref is shared by every render's closure, so a stale repeat is
+   * recognised.
+   */
+  const lastRun = useRef<string>('');
+  const apply = (next: FeedbackQuery) => {
+    const key = JSON.stringify(next);
+    if (key === lastRun.current) {
+      return;
+    }
+    lastRun.current = key;
+    onChange(next);
     onRunQuery();
   };
+  const change = (patch: Partial<FeedbackQuery>) => apply({ ...query, ...patch });
   /** Changes the query without running it (text inputs run on blur). */
   const edit = (patch: Partial<FeedbackQuery>) => onChange({ ...query, ...patch });
 
@@ -253,10 +265,7 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
             width={20}
             options={QUERY_TYPES}
             value={queryType}
-            onChange={(o) => {
-              onChange(withQueryType(query, o.value));
-              onRunQuery();
-            }}
+            onChange={(o) => apply(withQueryType(query, o.value))}
           />
         </InlineField>
         <InlineField label="Source" tooltip="Where feedback events are read from">

@@ -181,9 +181,9 @@ describe('editors in a real browser', { timeout: 90_000 }, () => {
   const queryJson = (expected) => expectJson('query-json', { refId: 'A', ...expected });
 
   /**
-   * Waits until onRunQuery has been called with the query `expected` (the harness records the query at each call).
-   * Counts are not asserted: a Combobox pick can call onChange (and so onRunQuery) more than once with the same
-   * query — downshift re-invokes onSelectedItemChange while its state settles after the pick.
+   * Waits until onRunQuery has been called with the query `expected` (the harness records the query at each call),
+   * and checks it ran once: a Combobox pick re-invokes onChange while downshift's state settles, and the editor
+   * must not run the same query again for it.
    */
   async function expectRunWith(expected) {
     const want = JSON.stringify(canonical({ refId: 'A', ...expected }));
@@ -193,6 +193,8 @@ describe('editors in a real browser', { timeout: 90_000 }, () => {
       const runs = await page.evaluate(() => window.harness.runs);
       assert.fail(`onRunQuery was never called with ${want}; calls: ${JSON.stringify(runs, null, 1)}\n${err}`);
     }
+    const runs = await page.evaluate(() => window.harness.runs);
+    assert.equal(runs.filter((r) => r === want).length, 1, `ran ${want} more than once: ${JSON.stringify(runs, null, 1)}`);
   }
 
   /** onRunQuery has not (yet) been called with the query `expected`. */
