@@ -169,7 +169,7 @@ func BenchmarkMatrixToTimeseriesFrames(b *testing.B) {
 
 // logFrameFromBody is the plugin's path from Loki's bytes to the log frame.
 func logFrameFromBody(body []byte, limit int) (*data.Frame, error) {
-	resp, err := parseResponse(body)
+	resp, err := parseLogResponse(body)
 	if err != nil {
 		return nil, err
 	}

@@ -138,12 +138,52 @@ func (c *Client) rangeMetric(ctx context.Context, q string, from, to time.Time, 
 }
 
 // logs runs /query_range for a log query.
-func (c *Client) logs(ctx context.Context, q string, from, to time.Time, limit int, direction string) (*Response, error) {
-	return c.queryAPI(ctx, "/loki/api/v1/query_range", url.Values{
+func (c *Client) logs(ctx context.Context, q string, from, to time.Time, limit int, direction string) (*LogResponse, error) {
+	body, err := c.get(ctx, "/loki/api/v1/query_range", url.Values{
 		"query": {q}, "start": {nanos(from)}, "end": {nanos(to)},
 		"limit": {strconv.Itoa(limit)}, "direction": {direction},
 	})
+	if err != nil {
+		return nil, err
+	}
+	return parseLogResponse(body)
 }
+
+// LogResponse is the envelope of a log query, decoded in one pass: the
+// streams are nearly all of the bytes, and going through a RawMessage would
+// scan and copy them twice.
+type LogResponse struct {
+	Status string `json:"status"`
+	Data   struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Stream map[string]string `json:"stream"`
+			// A third element (categorize-labels) is not requested; extra
+			// array elements would be ignored anyway.
+			Values [][2]string `json:"values"`
+		} `json:"result"`
+		Stats struct {
+			Summary map[string]float64 `json:"summary"`
+		} `json:"stats"`
+	} `json:"data"`
+}
+
+func parseLogResponse(body []byte) (*LogResponse, error) {
+	var r LogResponse
+	if err := fastjson.Unmarshal(body, &r); err != nil {
+		return nil, backend.DownstreamError(fmt.Errorf("Loki's answer is not a log query result: %w", err))
+	}
+	if r.Status != "success" {
+		return nil, backend.DownstreamError(fmt.Errorf("Loki answered status %q", r.Status))
+	}
+	if r.Data.ResultType != "streams" {
+		return nil, backend.DownstreamError(fmt.Errorf("Loki answered a %q result where log lines were expected", r.Data.ResultType))
+	}
+	return &r, nil
+}
+
+// Stats converts Loki's summary statistics for the query inspector.
+func (r *LogResponse) Stats() []data.QueryStat { return summaryStats(r.Data.Stats.Summary) }
 
 func (c *Client) queryAPI(ctx context.Context, path string, params url.Values) (*Response, error) {
 	body, err := c.get(ctx, path, params)
@@ -196,7 +236,7 @@ func (r *Response) Metric() ([]Series, error) {
 			Metric map[string]string `json:"metric"`
 			Value  [2]json.Number    `json:"value"`
 		}
-		if err := json.Unmarshal(r.Data.Result, &v); err != nil {
+		if err := fastjson.Unmarshal(r.Data.Result, &v); err != nil {
 			return nil, downstreamShape(err)
 		}
 		out := make([]Series, len(v))
@@ -213,7 +253,7 @@ func (r *Response) Metric() ([]Series, error) {
 			Metric map[string]string `json:"metric"`
 			Values [][2]json.Number  `json:"values"`
 		}
-		if err := json.Unmarshal(r.Data.Result, &m); err != nil {
+		if err := fastjson.Unmarshal(r.Data.Result, &m); err != nil {
 			return nil, downstreamShape(err)
 		}
 		out := make([]Series, len(m))
@@ -259,27 +299,15 @@ type Line struct {
 	Labels map[string]string
 }
 
-// Streams decodes a streams result into entries in answer order (streams
-// are ordered by label set, not time: callers must sort).
-func (r *Response) Streams() ([]Line, error) {
-	if r.Data.ResultType != "streams" {
-		return nil, backend.DownstreamError(fmt.Errorf("Loki answered a %q result where log lines were expected", r.Data.ResultType))
-	}
-	var s []struct {
-		Stream map[string]string `json:"stream"`
-		// A third element (categorize-labels) is not requested; extra
-		// array elements would be ignored anyway.
-		Values [][2]string `json:"values"`
-	}
-	if err := fastjson.Unmarshal(r.Data.Result, &s); err != nil {
-		return nil, downstreamShape(err)
-	}
+// Streams lists the entries in answer order (streams are ordered by label
+// set, not time: callers must sort).
+func (r *LogResponse) Streams() ([]Line, error) {
 	n := 0
-	for _, st := range s {
+	for _, st := range r.Data.Result {
 		n += len(st.Values)
 	}
 	out := make([]Line, 0, n)
-	for _, st := range s {
+	for _, st := range r.Data.Result {
 		for _, v := range st.Values {
 			ns, err := strconv.ParseInt(v[0], 10, 64)
 			if err != nil {
@@ -307,10 +335,12 @@ var statNames = []struct{ key, name, unit string }{
 }
 
 // Stats converts Loki's summary statistics for the query inspector.
-func (r *Response) Stats() []data.QueryStat {
+func (r *Response) Stats() []data.QueryStat { return summaryStats(r.Data.Stats.Summary) }
+
+func summaryStats(summary map[string]float64) []data.QueryStat {
 	var out []data.QueryStat
 	for _, s := range statNames {
-		v, ok := r.Data.Stats.Summary[s.key]
+		v, ok := summary[s.key]
 		if !ok {
 			continue
 		}

@@ -247,7 +247,7 @@ func (c *Client) ExecutedFor(q query.Query) string {
 type lenientEvent feedback.Event
 
 // toEntries decodes every line as an event; bad counts lines that are not.
-func toEntries(resp *Response) ([]frames.Entry, int, error) {
+func toEntries(resp *LogResponse) ([]frames.Entry, int, error) {
 	lines, err := resp.Streams()
 	if err != nil {
 		return nil, 0, err
