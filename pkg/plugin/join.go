@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -121,22 +122,48 @@ func negativeRateSeries(ctx context.Context, q query.Query, src Source) ([]frame
 	return out, meta, nil
 }
 
-// promVars restricts $model_id / $model_version to the query's equality
-// filters on those fields.
+// promVars restricts $model_id / $model_version to the query's = and =~
+// filters on those fields (negative filters cannot be expressed as the one
+// regex a template holds; versionAllowed applies every filter afterwards).
 func promVars(q query.Query) prom.Vars {
 	v := prom.Vars{Range: q.Range(), Interval: q.Interval}
 	for _, f := range q.Filters {
-		if f.Operator != query.OpEqual {
-			continue
-		}
-		switch f.Key {
-		case "model_id":
+		switch {
+		case f.Key == "model_id" && f.Operator == query.OpEqual:
 			v.ModelIDs = append(v.ModelIDs, f.Value)
-		case "model_version":
+		case f.Key == "model_id" && f.Operator == query.OpRegex:
+			v.ModelIDPatterns = append(v.ModelIDPatterns, f.Value)
+		case f.Key == "model_version" && f.Operator == query.OpEqual:
 			v.ModelVersions = append(v.ModelVersions, f.Value)
+		case f.Key == "model_version" && f.Operator == query.OpRegex:
+			v.ModelVersionPatterns = append(v.ModelVersionPatterns, f.Value)
 		}
 	}
 	return v
+}
+
+// versionAllowed applies the query's model_version filters to a version
+// known only from Prometheus: its requests must not bring back a version the
+// query filtered out (a template need not use $model_version at all).
+// Regexes are anchored, as in LogQL and PromQL.
+func versionAllowed(q query.Query, version string) bool {
+	for _, f := range q.Filters {
+		if f.Key != "model_version" {
+			continue
+		}
+		var match bool
+		switch f.Operator {
+		case query.OpEqual, query.OpNotEqual:
+			match = version == f.Value
+		default:
+			re, err := regexp.Compile("^(?:" + f.Value + ")$")
+			match = err == nil && re.MatchString(version)
+		}
+		if match != (f.Operator == query.OpEqual || f.Operator == query.OpRegex) {
+			return false
+		}
+	}
+	return true
 }
 
 func versionIndex(q query.Query) (int, error) {
@@ -185,7 +212,7 @@ func (d *Datasource) per1kBreakdown(ctx context.Context, q query.Query, src Sour
 	}
 	if len(q.GroupBy) == 1 {
 		for _, ver := range sortedVersions(reqs) {
-			if !seen[ver] {
+			if !seen[ver] && versionAllowed(q, ver) {
 				out.Groups = append(out.Groups, frames.Group{Values: []string{ver}, Count: 0, Extra: []float64{reqs[ver], per1k(0, reqs[ver])}})
 			}
 		}
@@ -250,7 +277,7 @@ func (d *Datasource) per1kSeries(ctx context.Context, q query.Query, src Source)
 	}
 	if len(q.GroupBy) == 1 {
 		for ver, rs := range reqs {
-			if seen[ver] {
+			if seen[ver] || !versionAllowed(q, ver) {
 				continue
 			}
 			pts := map[int64]float64{}

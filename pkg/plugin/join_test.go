@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -461,5 +462,49 @@ func TestVersionsLatencyColumn(t *testing.T) {
 	}
 	if !strings.Contains(f.Meta.ExecutedQueryString, `rate(llm_requests_total{model_version=~".+"}[6h])`) {
 		t.Errorf("latency PromQL not shown: %s", f.Meta.ExecutedQueryString)
+	}
+}
+
+// A version filter must hold on the Prometheus side too: requests of a
+// version the query filtered out do not bring it back as a row or series.
+// (The default requestsQuery does not use $model_version at all.)
+func TestPer1kRespectsVersionFilters(t *testing.T) {
+	prom, _ := startProm(t)
+	// Loki answers nothing: only Prometheus could add rows.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		kind := "vector"
+		if r.URL.Path == "/loki/api/v1/query_range" {
+			kind = "matrix"
+		}
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"` + kind + `","result":[],"stats":{}}}`))
+	}))
+	defer srv.Close()
+	ds := newDS(t, `{"loki":{"url":"`+srv.URL+`"},"prometheus":{"url":"`+prom.URL+`"}}`)
+	cases := map[string][]string{
+		`[{"key":"model_version","operator":"=~","value":"2026-11-(10|24)\\..*"}]`: {"2026-11-10.2", "2026-11-24.4"},
+		`[{"key":"model_version","operator":"!=","value":"2026-11-24.4"}]`:         {"2026-11-01.1", "2026-11-10.2", "2026-11-18.3"},
+		`[{"key":"model_version","operator":"=","value":"2026-11-18.3"}]`:           {"2026-11-18.3"},
+	}
+	for filters, want := range cases {
+		res := run(t, ds, `{"queryType":"breakdown","groupBy":["model_version"],"metric":"per_1k_requests","filters":`+filters+`}`, time.Minute)
+		if res.Error != nil {
+			t.Fatal(res.Error)
+		}
+		var got []string
+		for v := range rowsBy(t, res.Frames[0], "model_version") {
+			got = append(got, v)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("filters %s: rows %v, want %v", filters, got, want)
+		}
+		series := run(t, ds, `{"queryType":"timeseries","groupBy":["model_version"],"metric":"per_1k_requests","filters":`+filters+`}`, time.Hour)
+		if series.Error != nil {
+			t.Fatal(series.Error)
+		}
+		if len(series.Frames) != len(want) {
+			t.Errorf("filters %s: %d series, want %d", filters, len(series.Frames), len(want))
+		}
 	}
 }

@@ -57,9 +57,11 @@ func New(cfg models.Prometheus) (*Client, error) {
 // Vars are the values a template may use.
 type Vars struct {
 	Range, Interval time.Duration
-	// ModelIDs and ModelVersions restrict $model_id / $model_version; empty
-	// means any.
-	ModelIDs, ModelVersions []string
+	// ModelIDs and ModelVersions (exact values) and the *Patterns (regular
+	// expressions) restrict $model_id / $model_version to any of them; none
+	// means any value.
+	ModelIDs, ModelVersions               []string
+	ModelIDPatterns, ModelVersionPatterns []string
 }
 
 var (
@@ -107,9 +109,9 @@ func Expand(tpl string, v Vars) string {
 		case "__rate_interval":
 			return duration(rate)
 		case "model_id":
-			return labelRegex(v.ModelIDs)
+			return labelRegex(v.ModelIDs, v.ModelIDPatterns)
 		case "model_version":
-			return labelRegex(v.ModelVersions)
+			return labelRegex(v.ModelVersions, v.ModelVersionPatterns)
 		}
 		return m
 	})
@@ -122,15 +124,20 @@ func duration(d time.Duration) string {
 	return model.Duration(d.Round(time.Millisecond)).String()
 }
 
-// labelRegex is the alternation of the values, regexp-quoted, then escaped
-// for a double-quoted PromQL string (backslashes and quotes).
-func labelRegex(vals []string) string {
-	if len(vals) == 0 {
+// labelRegex is the alternation of the values (regexp-quoted) and the
+// patterns, escaped for a double-quoted PromQL string (backslashes and
+// quotes). Several filters on one field are a union here, wider than the
+// query's intersection: the plugin filters the answer exactly afterwards.
+func labelRegex(vals, patterns []string) string {
+	if len(vals)+len(patterns) == 0 {
 		return ".+"
 	}
-	q := make([]string, len(vals))
-	for i, v := range vals {
-		q[i] = regexp.QuoteMeta(v)
+	q := make([]string, 0, len(vals)+len(patterns))
+	for _, v := range vals {
+		q = append(q, regexp.QuoteMeta(v))
+	}
+	for _, p := range patterns {
+		q = append(q, "(?:"+p+")")
 	}
 	re := strings.Join(q, "|")
 	s := strconv.Quote(re)

@@ -22,6 +22,11 @@ func TestExpand(t *testing.T) {
 	if got := Expand(`x{model_id=~"$model_id"}`, Vars{Range: time.Hour}); got != `x{model_id=~".+"}` {
 		t.Fatalf("unrestricted: %s", got)
 	}
+	// A =~ filter's regex is kept as a regex; a value is quoted.
+	got = Expand(`x{model_version=~"$model_version"}`, Vars{Range: time.Hour, ModelVersions: []string{"v1.0"}, ModelVersionPatterns: []string{`2026-11-(10|24)\..*`}})
+	if got != `x{model_version=~"v1\\.0|(?:2026-11-(10|24)\\..*)"}` {
+		t.Fatalf("patterns: %s", got)
+	}
 }
 
 // A hostile value stays the content of the label matcher's string: the
