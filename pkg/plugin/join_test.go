@@ -484,7 +484,7 @@ func TestPer1kRespectsVersionFilters(t *testing.T) {
 	cases := map[string][]string{
 		`[{"key":"model_version","operator":"=~","value":"2026-11-(10|24)\\..*"}]`: {"2026-11-10.2", "2026-11-24.4"},
 		`[{"key":"model_version","operator":"!=","value":"2026-11-24.4"}]`:         {"2026-11-01.1", "2026-11-10.2", "2026-11-18.3"},
-		`[{"key":"model_version","operator":"=","value":"2026-11-18.3"}]`:           {"2026-11-18.3"},
+		`[{"key":"model_version","operator":"=","value":"2026-11-18.3"}]`:          {"2026-11-18.3"},
 	}
 	for filters, want := range cases {
 		res := run(t, ds, `{"queryType":"breakdown","groupBy":["model_version"],"metric":"per_1k_requests","filters":`+filters+`}`, time.Minute)
