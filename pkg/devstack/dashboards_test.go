@@ -73,7 +73,14 @@ type dashboard struct {
 	Templating    struct {
 		List []variable `json:"list"`
 	} `json:"templating"`
-	Panels []panel `json:"panels"`
+	Panels      []panel `json:"panels"`
+	Annotations struct {
+		List []struct {
+			Name       string          `json:"name"`
+			Datasource *dsRef          `json:"datasource"`
+			Target     json.RawMessage `json:"target"`
+		} `json:"list"`
+	} `json:"annotations"`
 }
 
 func loadDashboards(t *testing.T) []dashboard {
@@ -418,6 +425,41 @@ func TestDashboardTargetsParse(t *testing.T) {
 	}
 	if targets < 12 {
 		t.Fatalf("only %d targets checked", targets)
+	}
+}
+
+// Feedback annotations (escalations, resolutions) are feedback queries of the
+// data source: they must parse for each source, like panel targets.
+func TestDashboardAnnotationsParse(t *testing.T) {
+	ds := loadDatasource(t)
+	tr := backend.TimeRange{From: time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	found := map[string]bool{}
+	for _, d := range loadDashboards(t) {
+		for _, a := range d.Annotations.List {
+			if a.Datasource == nil || a.Datasource.Type != pluginID {
+				continue
+			}
+			where := fmt.Sprintf("%s annotation %q", d.file, a.Name)
+			if err := d.resolves(a.Datasource, ds); err != nil {
+				t.Errorf("%s: %v", where, err)
+			}
+			for _, vals := range substitutions(d) {
+				q, err := query.Parse(backend.DataQuery{RefID: "Anno", JSON: substitute(t, a.Target, vals), TimeRange: tr, Interval: time.Minute}, query.SourceLoki)
+				if err != nil {
+					t.Errorf("%s with %v: %v", where, vals, err)
+					continue
+				}
+				if q.Type != query.Feedback {
+					t.Errorf("%s: queryType %q; annotations read the feedback frame", where, q.Type)
+				}
+				found[d.UID+"/"+string(q.Kind)] = true
+			}
+		}
+	}
+	for _, want := range []string{"feedbackloop-overview/escalation", "feedbackloop-overview/resolution"} {
+		if !found[want] {
+			t.Errorf("no %s annotation", want)
+		}
 	}
 }
 
