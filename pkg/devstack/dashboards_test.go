@@ -219,7 +219,7 @@ type targetJSON struct {
 
 // implemented are the query types this version of the backend answers; the
 // others (clusters, reviews) are an error, which a shipped panel must not be.
-var implemented = map[string]bool{"breakdown": true, "timeseries": true, "feedback": true, "versions": true, "trace": true}
+var implemented = map[string]bool{"breakdown": true, "timeseries": true, "feedback": true, "versions": true, "trace": true, "reviews": true}
 
 func TestDashboardsAreTheShippedSet(t *testing.T) {
 	seen := map[string]bool{}
@@ -470,7 +470,7 @@ func TestDashboardAnnotationsParse(t *testing.T) {
 func fieldsOf(tj targetJSON) (map[string]bool, bool) {
 	var f *data.Frame
 	switch tj.QueryType {
-	case "feedback":
+	case "feedback", "reviews":
 		f = frames.FeedbackFrame(nil, frames.Links{}, frames.Meta{})
 	case "breakdown":
 		var b frames.Breakdown

@@ -54,6 +54,7 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	d.mux.HandleFunc(string(query.Feedback), d.handle(d.feedback))
 	d.mux.HandleFunc(string(query.Versions), d.handle(d.versions))
 	d.mux.HandleFunc(string(query.Trace), d.handle(d.trace))
+	d.mux.HandleFunc(string(query.Reviews), d.handle(d.reviews))
 	// Empty type: the query's JSON decides (breakdown by default); any other
 	// type reaches here too and gets a clear error from query.Parse.
 	d.mux.HandleFunc("", d.handle(d.byJSONType))
@@ -146,6 +147,8 @@ func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) 
 		return d.versions(ctx, q, src)
 	case query.Trace:
 		return d.trace(ctx, q, src)
+	case query.Reviews:
+		return d.reviews(ctx, q, src)
 	}
 	return backend.ErrorResponseWithErrorSource(backend.DownstreamError(
 		fmt.Errorf("query type %q is not available yet in this version of the data source", q.Type)))
