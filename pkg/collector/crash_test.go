@@ -81,7 +81,14 @@ func lokiStandIn(t *testing.T, rec *recorder) *httptest.Server {
 		case r.Method == http.MethodGet && r.URL.Path == "/ready":
 			w.WriteHeader(http.StatusOK)
 		case r.Method == http.MethodPost && r.URL.Path == "/loki/api/v1/push":
-			body, _ := io.ReadAll(r.Body)
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				// feedbackd was killed while sending: the body is cut
+				// short, as a real Loki or Elasticsearch would see it.
+				// Nothing of it is stored, and nobody reads the answer.
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
 			if rec.shouldFail() {
 				http.Error(w, "ingester unavailable", http.StatusServiceUnavailable)
 				return
@@ -124,7 +131,14 @@ func esStandIn(t *testing.T, rec *recorder) *httptest.Server {
 		case r.Method == http.MethodGet && r.URL.Path == "/":
 			io.WriteString(w, `{"name":"standin","cluster_name":"test","version":{"number":"8.15.0"},"tagline":"You Know, for Search"}`)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/_bulk"):
-			body, _ := io.ReadAll(r.Body)
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				// feedbackd was killed while sending: the body is cut
+				// short, as a real Loki or Elasticsearch would see it.
+				// Nothing of it is stored, and nobody reads the answer.
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
 			if rec.shouldFail() {
 				w.WriteHeader(http.StatusTooManyRequests)
 				io.WriteString(w, `{"error":"es_rejected_execution_exception","status":429}`)
