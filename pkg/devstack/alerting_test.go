@@ -214,9 +214,10 @@ func aliases(t *testing.T, srv *lokitest.Server) {
 	add("metric_count_by_version_sentiment_instant", "/loki/api/v1/query",
 		instant(`sum by (model_version, sentiment) (count_over_time(`+sel+`[15m]))`))
 	// Rule 3 (versions over 24 h at an hourly step): counts by version and
-	// sentiment (instant), the series listing the model of each version, the
-	// hourly series per version (first seen) and per version and tag (top
-	// tags), each answered with the recording of the same query over 6 h.
+	// sentiment (instant), the series listing the model of each version and
+	// the hourly series per version (first seen), each answered with the
+	// recording of the same query over 6 h. Alert evaluation sends no
+	// top-tags query.
 	add("metric_count_by_version_sentiment_instant", "/loki/api/v1/query",
 		instant(`sum by (model_version, sentiment) (count_over_time(`+sel+`[1d]))`))
 	add("meta_series_feedback", "/loki/api/v1/series",
@@ -226,14 +227,7 @@ func aliases(t *testing.T, srv *lokitest.Server) {
 	}
 	add("metric_count_by_version_range", "/loki/api/v1/query_range",
 		rng(`sum by (model_version) (count_over_time(`+sel+`[1h]))`))
-	var legs []string
-	for _, tag := range taxonomy {
-		legs = append(legs, `label_replace(sum by (model_version) (count_over_time(`+sel+` | json tags="tags" | tags=~".*\"`+tag+`\".*" [1h])), "tag", "`+tag+`", "", "")`)
-	}
-	add("metric_count_by_version_tag_range", "/loki/api/v1/query_range", rng(strings.Join(legs, " or ")))
 }
-
-var taxonomy = []string{"hallucination", "factually_incorrect", "formatting_error", "latency", "bias", "offensive", "harmful", "not_helpful", "other"}
 
 // alertValue is one labelled value as Grafana's server-side expressions read
 // a data source's answer (pkg/expr with the dataplane readers of

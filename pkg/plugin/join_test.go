@@ -427,8 +427,15 @@ func TestAlertEvaluationGetsOneNumberPerRow(t *testing.T) {
 	if got := names(ask(`{"queryType":"breakdown","groupBy":["model_version","sentiment"],"metric":"share"}`, time.Minute)); got != "model_version,sentiment,share" {
 		t.Errorf("share for alerting: %s", got)
 	}
+	srv.Reset()
 	if got := names(ask(`{"queryType":"versions","tags":`+allTagsJSON+`}`, time.Hour)); got != "model_id,model_version,regressed" {
 		t.Errorf("versions for alerting: %s", got)
+	}
+	// The verdict needs no top tags: the per-tag query is not sent.
+	for _, r := range srv.Requests() {
+		if strings.Contains(r, "label_replace") {
+			t.Errorf("versions for alerting ran the per-tag query: %s", lokitest.Decode(r))
+		}
 	}
 	// A panel still gets every column.
 	if got := names(run(t, ds, `{"queryType":"breakdown","groupBy":["model_version"],"metric":"negative_rate"}`, time.Minute).Frames[0]); got != "model_version,count,negative,negative_rate" {

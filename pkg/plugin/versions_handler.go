@@ -125,26 +125,29 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 		}
 	}
 
-	// Top tags per version, summed over the same steps.
-	tags := base
-	tags.GroupBy = []string{"model_version", "tag"}
-	tags.Tags = q.Tags
-	ts, _, tmeta, err := src.Timeseries(ctx, tags)
-	if err != nil {
-		return nil, tmeta, err
-	}
-	executed = append(executed, tmeta.Executed)
-	for _, s := range ts {
-		r := rows[s.Values[0]]
-		if r == nil {
-			continue
+	// Top tags per version, summed over the same steps. An alert rule keeps
+	// only the regressed column, so it is spared these queries.
+	if !q.Alerting {
+		tags := base
+		tags.GroupBy = []string{"model_version", "tag"}
+		tags.Tags = q.Tags
+		ts, _, tmeta, err := src.Timeseries(ctx, tags)
+		if err != nil {
+			return nil, tmeta, err
 		}
-		sum := 0.0
-		for _, v := range s.Points {
-			sum += v
-		}
-		if sum > 0 {
-			r.tags = append(r.tags, frames.Group{Values: []string{s.Values[1]}, Count: sum})
+		executed = append(executed, tmeta.Executed)
+		for _, s := range ts {
+			r := rows[s.Values[0]]
+			if r == nil {
+				continue
+			}
+			sum := 0.0
+			for _, v := range s.Points {
+				sum += v
+			}
+			if sum > 0 {
+				r.tags = append(r.tags, frames.Group{Values: []string{s.Values[1]}, Count: sum})
+			}
 		}
 	}
 
