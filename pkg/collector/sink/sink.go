@@ -89,3 +89,31 @@ func ParseBaseURL(name, raw, auth string) (*url.URL, error) {
 	u.RawPath = ""
 	return u, nil
 }
+
+// Isolate sends items and, when the destination refuses the whole request
+// for its content (send returns a reason), bisects to find the items at
+// fault instead of dead-lettering the batch: Loki and Elasticsearch answer
+// such a request with one status although one bad record causes it.
+// Re-sending halves is harmless because both destinations de-duplicate.
+// send returns the items it refused individually, the reason the request
+// as a whole was refused (empty when it was not), or an error to retry.
+func Isolate[T any](ctx context.Context, items []T, seq func(T) uint64,
+	send func(context.Context, []T) (refused []Rejection, reason string, err error)) ([]Rejection, error) {
+	refused, reason, err := send(ctx, items)
+	if err != nil || reason == "" {
+		return refused, err
+	}
+	if len(items) == 1 {
+		return []Rejection{{Seq: seq(items[0]), Reason: reason}}, nil
+	}
+	mid := len(items) / 2
+	left, err := Isolate(ctx, items[:mid], seq, send)
+	if err != nil {
+		return nil, err
+	}
+	right, err := Isolate(ctx, items[mid:], seq, send)
+	if err != nil {
+		return nil, err
+	}
+	return append(left, right...), nil
+}

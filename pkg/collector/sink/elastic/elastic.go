@@ -349,27 +349,10 @@ func documentID(ev event, line []byte) (string, error) {
 	return id, nil
 }
 
-// bulkIsolating sends docs and, when Elasticsearch refuses the whole request
-// for its content (400/413), bisects to find the documents at fault instead of
-// dead-lettering the batch.
+// bulkIsolating sends docs, bisecting when Elasticsearch refuses the whole
+// request for its content (400/413).
 func (s *Sink) bulkIsolating(ctx context.Context, docs []doc) ([]sink.Rejection, error) {
-	refused, requestReason, err := s.bulk(ctx, docs)
-	if err != nil || requestReason == "" {
-		return refused, err
-	}
-	if len(docs) == 1 {
-		return []sink.Rejection{{Seq: docs[0].seq, Reason: requestReason}}, nil
-	}
-	mid := len(docs) / 2
-	left, err := s.bulkIsolating(ctx, docs[:mid])
-	if err != nil {
-		return nil, err
-	}
-	right, err := s.bulkIsolating(ctx, docs[mid:])
-	if err != nil {
-		return nil, err
-	}
-	return append(left, right...), nil
+	return sink.Isolate(ctx, docs, func(d doc) uint64 { return d.seq }, s.bulk)
 }
 
 type bulkResponse struct {

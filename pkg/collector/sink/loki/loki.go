@@ -260,30 +260,15 @@ func streamLabels(ev event) (string, error) {
 	return b.String(), nil
 }
 
-// pushIsolating pushes entries and, when Loki refuses the push for its
-// content, bisects to find the entries at fault. Loki answers a push with one
-// status for the whole request even though it stores every valid entry and
-// drops only the invalid ones, so without bisection one bad entry would send
-// the whole batch to the dead letters. Re-pushing the halves is harmless
-// because Loki ignores entries it already has.
+// pushIsolating pushes entries, bisecting when Loki refuses the push for its
+// content: Loki stores every valid entry of a push and drops only the invalid
+// ones, but answers with one status for the whole request.
 func (s *Sink) pushIsolating(ctx context.Context, entries []entry) ([]sink.Rejection, error) {
-	reason, err := s.push(ctx, entries)
-	if err != nil || reason == "" {
-		return nil, err
-	}
-	if len(entries) == 1 {
-		return []sink.Rejection{{Seq: entries[0].seq, Reason: reason}}, nil
-	}
-	mid := len(entries) / 2
-	left, err := s.pushIsolating(ctx, entries[:mid])
-	if err != nil {
-		return nil, err
-	}
-	right, err := s.pushIsolating(ctx, entries[mid:])
-	if err != nil {
-		return nil, err
-	}
-	return append(left, right...), nil
+	return sink.Isolate(ctx, entries, func(e entry) uint64 { return e.seq },
+		func(ctx context.Context, es []entry) ([]sink.Rejection, string, error) {
+			reason, err := s.push(ctx, es)
+			return nil, reason, err
+		})
 }
 
 // buildRequest groups entries into streams keyed by their label string, with
