@@ -93,12 +93,21 @@ func benchMatrix() []byte {
 // answer; the conversion benchmarks do everything the plugin does after the
 // HTTP read. Their ratio is the cost of our conversion (scripts/bench.sh).
 
-func BenchmarkStreamsDecodeOnly(b *testing.B) {
-	body := benchStreams(b)
+// perByte runs fn b.N times over body, reporting throughput and allocations.
+func perByte(b *testing.B, body []byte, fn func() error) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if err := fn(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStreamsDecodeOnly(b *testing.B) {
+	body := benchStreams(b)
+	perByte(b, body, func() error {
 		var r struct {
 			Data struct {
 				Result []struct {
@@ -107,34 +116,24 @@ func BenchmarkStreamsDecodeOnly(b *testing.B) {
 				} `json:"result"`
 			} `json:"data"`
 		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			b.Fatal(err)
-		}
-	}
+		return json.Unmarshal(body, &r)
+	})
 }
 
 func BenchmarkStreamsToLogFrame(b *testing.B) {
 	body := benchStreams(b)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		f, err := logFrameFromBody(body, 5000)
-		if err != nil {
-			b.Fatal(err)
+	perByte(b, body, func() error {
+		f, err := logFrameFromBody(body)
+		if err == nil && f.Rows() != 5000 {
+			err = fmt.Errorf("%d rows", f.Rows())
 		}
-		if f.Rows() != 5000 {
-			b.Fatalf("%d rows", f.Rows())
-		}
-	}
+		return err
+	})
 }
 
 func BenchmarkMatrixDecodeOnly(b *testing.B) {
 	body := benchMatrix()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	perByte(b, body, func() error {
 		var r struct {
 			Data struct {
 				Result []struct {
@@ -143,32 +142,25 @@ func BenchmarkMatrixDecodeOnly(b *testing.B) {
 				} `json:"result"`
 			} `json:"data"`
 		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			b.Fatal(err)
-		}
-	}
+		return json.Unmarshal(body, &r)
+	})
 }
 
 func BenchmarkMatrixToTimeseriesFrames(b *testing.B) {
 	body := benchMatrix()
 	q := query.Query{Type: query.Timeseries, GroupBy: []string{"model_version", "sentiment"},
 		From: time.Unix(1795154400, 0), To: time.Unix(1795154400+99*60, 0), Interval: time.Minute}
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	perByte(b, body, func() error {
 		fs, err := seriesFramesFromBody(body, q)
-		if err != nil {
-			b.Fatal(err)
+		if err == nil && len(fs) != 500 {
+			err = fmt.Errorf("%d frames", len(fs))
 		}
-		if len(fs) != 500 {
-			b.Fatalf("%d frames", len(fs))
-		}
-	}
+		return err
+	})
 }
 
 // logFrameFromBody is the plugin's path from Loki's bytes to the log frame.
-func logFrameFromBody(body []byte, limit int) (*data.Frame, error) {
+func logFrameFromBody(body []byte) (*data.Frame, error) {
 	resp, err := parseLogResponse(body)
 	if err != nil {
 		return nil, err
