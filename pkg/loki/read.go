@@ -230,18 +230,6 @@ func (c *Client) entries(ctx context.Context, logql string, from, to time.Time, 
 	return out, meta, nil
 }
 
-// ExecutedFor renders the LogQL a query would run, for tests and docs.
-func (c *Client) ExecutedFor(q query.Query) string {
-	b := builder{sel: c.sel, q: q}
-	switch q.Type {
-	case query.Feedback:
-		return b.base(true).String()
-	case query.Timeseries:
-		return b.countExpr(q.Step(), q.Tags)
-	}
-	return b.countExpr(q.Range(), q.Tags)
-}
-
 // lenientEvent reads events without feedback.Event's strict decoder: what
 // is already stored is shown even when a newer collector added fields.
 type lenientEvent feedback.Event
