@@ -7,6 +7,17 @@
 // feedbackd runs in-process on a loopback port with no sinks, so what is
 // measured is the ingest path a client waits for: HTTP, decoding, validation,
 // redaction, encoding, the write-ahead log and its fsync.
+//
+// Three things are measured for each load, in interleaved rounds so that all
+// three see the same disk (this machine's fsync latency drifts by a factor of
+// 1.5 within a minute, which made back-to-back runs incomparable):
+//   - feedbackd;
+//   - the HTTP floor: a net/http server on the same loopback that does nothing
+//     but read the body and group-commit the same bytes with fsync; no HTTP
+//     service, however thin, can beat it, so it tells how much of the gap to
+//     the baseline is feedbackd's and how much is HTTP's;
+//   - the baseline: writers handing the same bytes to the same group-commit
+//     appender directly, with no network at all.
 package main
 
 import (
@@ -17,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,29 +51,66 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("duration", 30*time.Second, "length of each of the four measurements")
+	duration := flag.Duration("duration", 30*time.Second, "how long each load runs against each of feedbackd, the HTTP floor and the baseline")
+	rounds := flag.Int("rounds", 6, "interleaved rounds the duration is split into")
 	batchClients := flag.Int("batch-clients", 8, "concurrent clients sending 100-event requests")
-	singleClients := flag.Int("single-clients", 32, "concurrent clients sending single-event requests")
+	singleClients := flag.String("single-clients", "32", "concurrent clients sending single-event requests; a comma-separated list runs one load per count")
 	batchSize := flag.Int("batch", 100, "events per batched request")
-	dir := flag.String("dir", "", "directory for the spool and the baseline file (default: a temporary directory on the working directory's file system)")
+	only := flag.String("only", "", `run one kind of load: "batched" or "single" (default both)`)
+	dir := flag.String("dir", "", "directory for the spool and the baseline files (default: a temporary directory on the working directory's file system)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err == nil {
+	cfg := config{duration: *duration, rounds: *rounds, batchClients: *batchClients, batchSize: *batchSize, dir: *dir}
+	err := cfg.parse(*singleClients, *only)
+	if err == nil && *cpuProfile != "" {
+		var f *os.File
+		if f, err = os.Create(*cpuProfile); err == nil {
 			err = pprof.StartCPUProfile(f)
 		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "feedbackd-bench:", err)
-			os.Exit(1)
-		}
-		defer pprof.StopCPUProfile()
 	}
-	if err := run(*duration, *batchClients, *singleClients, *batchSize, *dir); err != nil {
-		fmt.Fprintln(os.Stderr, "feedbackd-bench:", err)
+	if err == nil {
+		err = run(cfg)
 		pprof.StopCPUProfile()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "feedbackd-bench:", err)
 		os.Exit(1)
 	}
+}
+
+type config struct {
+	duration      time.Duration
+	rounds        int
+	batchClients  int
+	batchSize     int
+	singleClients []int
+	batched       bool
+	dir           string
+}
+
+func (c *config) parse(single, only string) error {
+	switch only {
+	case "", "batched", "single":
+	default:
+		return fmt.Errorf("-only: %q is neither batched nor single", only)
+	}
+	c.batched = only != "single"
+	if only != "batched" {
+		for _, f := range strings.Split(single, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-single-clients: %q is not a positive number", f)
+			}
+			c.singleClients = append(c.singleClients, n)
+		}
+	}
+	if c.rounds < 1 || c.duration/time.Duration(c.rounds) < 100*time.Millisecond {
+		return errors.New("-rounds: each round must last at least 100ms (-duration / -rounds)")
+	}
+	if c.batchClients < 1 || c.batchSize < 1 {
+		return errors.New("-batch-clients and -batch must be positive")
+	}
+	return nil
 }
 
 func event(i int) string {
@@ -82,6 +131,15 @@ func (r result) eventsPerSec() float64 { return float64(r.events) / r.elapsed.Se
 func (r result) opsPerSec() float64    { return float64(r.ops) / r.elapsed.Seconds() }
 func (r result) coresBusy() float64    { return r.cpu.Seconds() / r.elapsed.Seconds() }
 
+func (r *result) add(o result) {
+	r.ops += o.ops
+	r.events += o.events
+	r.elapsed += o.elapsed
+	r.cpu += o.cpu
+	r.latencies = append(r.latencies, o.latencies...)
+	r.errors += o.errors
+}
+
 // processCPU is the user+system time the process has used so far: with the
 // client in the same process, it tells whether a measurement was CPU-bound
 // (about runtime.NumCPU() cores busy) or waited on the disk.
@@ -101,7 +159,18 @@ func (r result) percentile(p float64) time.Duration {
 	return r.latencies[int(float64(len(r.latencies)-1)*p)]
 }
 
-func run(d time.Duration, batchClients, singleClients, batchSize int, dir string) error {
+// load is one line of the table: the same work done three ways.
+type load struct {
+	name            string
+	clients, perReq int
+	target          string
+	fd, floor, base result
+	runFD, runFloor func(time.Duration) (result, error)
+	runBase         func(time.Duration) (result, error)
+}
+
+func run(c config) error {
+	dir := c.dir
 	if dir == "" {
 		var err error
 		if dir, err = os.MkdirTemp(".", "feedbackd-bench-"); err != nil {
@@ -115,70 +184,170 @@ func run(d time.Duration, batchClients, singleClients, batchSize int, dir string
 	}
 	defer sp.Close()
 	h := ingest.New(ingest.Options{Spool: sp, Redact: true, Metrics: metrics.New(false), Logger: slog.New(slog.DiscardHandler)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := serve(h)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	defer srv.Close()
-	addr := ln.Addr().String()
+	defer stop()
 
-	events := make([]string, batchSize)
+	events := make([]string, c.batchSize)
 	for i := range events {
 		events[i] = event(i)
 	}
 	batchBody := []byte("[" + strings.Join(events, ",") + "]")
 	singleBody := []byte(events[0])
 
-	fmt.Fprintf(os.Stderr, "batched ingest: %d clients x %d events/request for %s...\n", batchClients, batchSize, d)
-	batched, err := httpLoad(addr, "/v1/feedback", batchBody, batchSize, batchClients, d)
-	if err != nil {
-		return err
+	// The floor and the baseline write exactly the bytes the spool wrote for
+	// one request: the log's records (length prefix, CRC, receive time, line)
+	// as they are in the segment file, not the bare lines. One batch through
+	// feedbackd puts them there.
+	if r, err := httpLoad(addr, "/v1/feedback", batchBody, c.batchSize, 1, 0); err != nil || r.ops != 1 {
+		return fmt.Errorf("first request to feedbackd: %v", err)
 	}
-	fmt.Fprintf(os.Stderr, "single-event ingest: %d clients for %s...\n", singleClients, d)
-	single, err := httpLoad(addr, "/v1/feedback", singleBody, 1, singleClients, d)
-	if err != nil {
-		return err
-	}
-
-	// The baseline appends exactly the bytes the spool wrote for one request:
-	// the log's records (length prefix, CRC, receive time, line) as they are
-	// in the segment file, not the bare lines.
-	records, err := spooledRecords(filepath.Join(dir, "spool", "wal"), batchSize)
+	records, err := spooledRecords(filepath.Join(dir, "spool", "wal"), c.batchSize)
 	if err != nil {
 		return fmt.Errorf("reading back the spooled batch: %v", err)
 	}
-	fmt.Fprintf(os.Stderr, "baseline, batched: file append + fsync, group commit, %d writers for %s...\n", batchClients, d)
-	baseBatched, err := fileLoad(filepath.Join(dir, "baseline-batched"), records, batchClients, d)
+	batchBytes, singleBytes := bytes.Join(records, nil), records[0]
+
+	floorBatch, err := openAppender(filepath.Join(dir, "floor-batched"))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "baseline, single: file append + fsync, group commit, %d writers for %s...\n", singleClients, d)
-	baseSingle, err := fileLoad(filepath.Join(dir, "baseline-single"), records[:1], singleClients, d)
+	defer floorBatch.close()
+	floorSingle, err := openAppender(filepath.Join(dir, "floor-single"))
 	if err != nil {
 		return err
+	}
+	defer floorSingle.close()
+	floorAddr, stopFloor, err := serve(floorHandler(map[string]floorPath{
+		"/batched": {floorBatch, batchBytes, c.batchSize},
+		"/single":  {floorSingle, singleBytes, 1},
+	}))
+	if err != nil {
+		return err
+	}
+	defer stopFloor()
+
+	var loads []*load
+	if c.batched {
+		base, err := openAppender(filepath.Join(dir, "baseline-batched"))
+		if err != nil {
+			return err
+		}
+		defer base.close()
+		n, b := c.batchClients, c.batchSize
+		loads = append(loads, &load{
+			name: fmt.Sprintf("batched, %d events/request", b), clients: n, perReq: b,
+			target:   ">= 20000 events/s, ratio >= 0.5",
+			runFD:    func(d time.Duration) (result, error) { return httpLoad(addr, "/v1/feedback", batchBody, b, n, d) },
+			runFloor: func(d time.Duration) (result, error) { return httpLoad(floorAddr, "/batched", batchBody, b, n, d) },
+			runBase:  func(d time.Duration) (result, error) { return fileLoad(base, batchBytes, b, n, d) },
+		})
+	}
+	for _, n := range c.singleClients {
+		base, err := openAppender(filepath.Join(dir, "baseline-single-"+strconv.Itoa(n)))
+		if err != nil {
+			return err
+		}
+		defer base.close()
+		loads = append(loads, &load{
+			name: "single-event requests", clients: n, perReq: 1,
+			target:   ">= 2000 req/s, p99 <= 25 ms, ratio >= 0.5",
+			runFD:    func(d time.Duration) (result, error) { return httpLoad(addr, "/v1/feedback", singleBody, 1, n, d) },
+			runFloor: func(d time.Duration) (result, error) { return httpLoad(floorAddr, "/single", singleBody, 1, n, d) },
+			runBase:  func(d time.Duration) (result, error) { return fileLoad(base, singleBytes, 1, n, d) },
+		})
 	}
 
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measurement\tfeedbackd\tbaseline (file append+fsync, group commit)\tratio\ttarget\t")
-	fmt.Fprintf(tw, "batched, %d events/request\t%.0f events/s\t%.0f events/s\t%.2f\t>= 20000 events/s, ratio >= 0.5\t\n",
-		batchSize, batched.eventsPerSec(), baseBatched.eventsPerSec(), batched.eventsPerSec()/baseBatched.eventsPerSec())
-	fmt.Fprintf(tw, "single-event requests\t%.0f req/s\t%.0f appends/s\t%.2f\t>= 2000 req/s, ratio >= 0.5\t\n",
-		single.opsPerSec(), baseSingle.opsPerSec(), single.opsPerSec()/baseSingle.opsPerSec())
-	fmt.Fprintf(tw, "single-event ack latency p50\t%s\t%s\t\t\t\n", ms(single.percentile(0.50)), ms(baseSingle.percentile(0.50)))
-	fmt.Fprintf(tw, "single-event ack latency p99\t%s\t%s\t\t<= 25 ms\t\n", ms(single.percentile(0.99)), ms(baseSingle.percentile(0.99)))
-	fmt.Fprintf(tw, "batched request latency p99\t%s\t%s\t\t\t\n", ms(batched.percentile(0.99)), ms(baseBatched.percentile(0.99)))
-	fmt.Fprintf(tw, "cores busy, batched / single\t%.2f / %.2f\t%.2f / %.2f\t\tof %d\t\n",
-		batched.coresBusy(), single.coresBusy(), baseBatched.coresBusy(), baseSingle.coresBusy(), runtime.NumCPU())
-	fmt.Fprintf(tw, "failed requests\t%d\t\t\t0\t\n", batched.errors+single.errors)
+	slice := c.duration / time.Duration(c.rounds)
+	for round := 1; round <= c.rounds; round++ {
+		for _, l := range loads {
+			fmt.Fprintf(os.Stderr, "round %d/%d: %s, %d clients, %s each for feedbackd, the HTTP floor and the baseline...\n", round, c.rounds, l.name, l.clients, slice)
+			for _, m := range []struct {
+				into *result
+				run  func(time.Duration) (result, error)
+			}{{&l.fd, l.runFD}, {&l.floor, l.runFloor}, {&l.base, l.runBase}} {
+				r, err := m.run(slice)
+				if err != nil {
+					return err
+				}
+				m.into.add(r)
+			}
+		}
+	}
+	return report(os.Stdout, loads)
+}
+
+func report(w io.Writer, loads []*load) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "load\tclients\tfeedbackd\tHTTP floor\tbaseline\tfeedbackd/baseline\tfloor/baseline\tfeedbackd/floor\tfeedbackd p50 / p99\tfloor p99\tbaseline p99\tcores busy (fd/floor/base)\tfailed\ttarget\t")
+	rate := func(l *load, r result) string {
+		if l.perReq > 1 {
+			return fmt.Sprintf("%.0f events/s", r.eventsPerSec())
+		}
+		return fmt.Sprintf("%.0f req/s", r.opsPerSec())
+	}
+	for _, l := range loads {
+		fd, fl, b := l.fd.eventsPerSec(), l.floor.eventsPerSec(), l.base.eventsPerSec()
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%s / %s\t%s\t%s\t%.2f / %.2f / %.2f of %d\t%d\t%s\t\n",
+			l.name, l.clients, rate(l, l.fd), rate(l, l.floor), rate(l, l.base), fd/b, fl/b, fd/fl,
+			ms(l.fd.percentile(0.50)), ms(l.fd.percentile(0.99)), ms(l.floor.percentile(0.99)), ms(l.base.percentile(0.99)),
+			l.fd.coresBusy(), l.floor.coresBusy(), l.base.coresBusy(), runtime.NumCPU(), l.fd.errors+l.floor.errors, l.target)
+	}
 	return tw.Flush()
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
-// httpLoad posts body from clients goroutines until d has passed; each 202
-// counts perRequest events. Each client is one keep-alive connection speaking
+// serve runs h on a fresh loopback port with net/http's defaults, as feedbackd
+// does.
+func serve(h http.Handler) (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	return ln.Addr().String(), func() { srv.Close() }, nil
+}
+
+type floorPath struct {
+	app     *appender
+	payload []byte
+	events  int
+}
+
+// floorHandler answers POST <path> by reading the body and making the
+// path's payload durable through the group-commit appender: the least any
+// HTTP ingest must do. Its 202 body has the size of feedbackd's.
+func floorHandler(paths map[string]floorPath) http.Handler {
+	mux := http.NewServeMux()
+	for path, p := range paths {
+		ids := make([]string, p.events)
+		for i := range ids {
+			ids[i] = `"01JD3Z6Q5W2V9E8R7T6Y5U4I3O"`
+		}
+		answer := []byte(`{"accepted":` + strconv.Itoa(p.events) + `,"ids":[` + strings.Join(ids, ",") + "]}\n")
+		mux.HandleFunc("POST "+path, func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.Copy(io.Discard, r.Body); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if err := p.app.append(p.payload); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusAccepted)
+			w.Write(answer)
+		})
+	}
+	return mux
+}
+
+// httpLoad posts body from clients goroutines until d has passed (or, with
+// d == 0, once per client); each 202 counts perRequest events. Each client is one keep-alive connection speaking
 // plain HTTP/1.1 with the request bytes encoded once: the client shares the
 // CPU with feedbackd, and net/http's client (two goroutines per connection, a
 // timer per request, header maps) took a quarter of it. The server still
@@ -200,7 +369,7 @@ func httpLoad(addr, path string, body []byte, perRequest, clients int, d time.Du
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1<<16)
 			var cl *rawClient
-			for time.Now().Before(deadline) {
+			for first := true; first && d == 0 || time.Now().Before(deadline); first = false {
 				t0 := time.Now()
 				if cl == nil {
 					var err error
@@ -411,55 +580,82 @@ func spooledRecords(walDir string, n int) ([][]byte, error) {
 	return records, nil
 }
 
-// fileLoad is the floor for the same durability without feedbackd: writers
-// hand records to one committer that appends whatever is queued with a
+// appender is the floor for the same durability without feedbackd: callers
+// hand payloads to one committer that appends whatever is queued with a
 // single write and fsync, exactly the group-commit policy of the spool.
-func fileLoad(path string, lines [][]byte, writers int, d time.Duration) (result, error) {
+type appender struct {
+	f    *os.File
+	reqs chan appendReq
+	stop context.CancelFunc
+}
+
+type appendReq struct {
+	payload []byte
+	done    chan error
+}
+
+func openAppender(path string) (*appender, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
-	defer f.Close()
-	var payload []byte
-	for _, l := range lines {
-		payload = append(payload, l...)
-	}
-	type req struct{ done chan error }
-	reqs := make(chan req, writers)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		var buf []byte
-		var group []req
+	a := &appender{f: f, reqs: make(chan appendReq, 1024), stop: cancel}
+	go a.commit(ctx)
+	return a, nil
+}
+
+func (a *appender) commit(ctx context.Context) {
+	var buf []byte
+	var group []appendReq
+	for {
+		select {
+		case r := <-a.reqs:
+			group = append(group[:0], r)
+		case <-ctx.Done():
+			return
+		}
+	more:
 		for {
 			select {
-			case r := <-reqs:
-				group = append(group[:0], r)
-			case <-ctx.Done():
-				return
-			}
-		more:
-			for {
-				select {
-				case r := <-reqs:
-					group = append(group, r)
-				default:
-					break more
-				}
-			}
-			buf = buf[:0]
-			for range group {
-				buf = append(buf, payload...)
-			}
-			_, err := f.Write(buf)
-			if err == nil {
-				err = f.Sync()
-			}
-			for _, r := range group {
-				r.done <- err
+			case r := <-a.reqs:
+				group = append(group, r)
+			default:
+				break more
 			}
 		}
-	}()
+		buf = buf[:0]
+		for _, r := range group {
+			buf = append(buf, r.payload...)
+		}
+		_, err := a.f.Write(buf)
+		if err == nil {
+			err = a.f.Sync()
+		}
+		for _, r := range group {
+			r.done <- err
+		}
+	}
+}
+
+var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+func (a *appender) append(payload []byte) error {
+	done := donePool.Get().(chan error)
+	a.reqs <- appendReq{payload: payload, done: done}
+	err := <-done
+	donePool.Put(done)
+	return err
+}
+
+func (a *appender) close() {
+	a.stop()
+	a.f.Close()
+}
+
+// fileLoad is the baseline: writers append payload through a with no network
+// in between, for d.
+func fileLoad(a *appender, payload []byte, perOp, writers int, d time.Duration) (result, error) {
 	var ops atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -471,12 +667,10 @@ func fileLoad(path string, lines [][]byte, writers int, d time.Duration) (result
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			done := make(chan error, 1)
-			local := make([]time.Duration, 0, 1<<16)
+			local := make([]time.Duration, 0, 1<<14)
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				reqs <- req{done: done}
-				if err := <-done; err != nil {
+				if err := a.append(payload); err != nil {
 					failed.CompareAndSwap(nil, err)
 					return
 				}
@@ -492,5 +686,5 @@ func fileLoad(path string, lines [][]byte, writers int, d time.Duration) (result
 	if err, _ := failed.Load().(error); err != nil {
 		return result{}, errors.Join(errors.New("baseline write failed"), err)
 	}
-	return result{ops: ops.Load(), events: ops.Load() * int64(len(lines)), elapsed: time.Since(start), cpu: processCPU() - cpu0, latencies: lat}, nil
+	return result{ops: ops.Load(), events: ops.Load() * int64(perOp), elapsed: time.Since(start), cpu: processCPU() - cpu0, latencies: lat}, nil
 }

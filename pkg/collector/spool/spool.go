@@ -50,7 +50,7 @@ type Options struct {
 	Dir string
 	// MaxBytes bounds the on-disk log; 0 means 1 GiB.
 	MaxBytes int64
-	// SegmentSize is the target size of one log file; 0 means 16 MiB.
+	// SegmentSize is the target size of one log file; 0 means 2 MiB.
 	// Space is reclaimed a segment at a time (or all at once when every sink
 	// has caught up), so this is also the reclaim granularity.
 	SegmentSize int
@@ -113,7 +113,11 @@ func Open(opts Options) (*Spool, error) {
 		opts.MaxBytes = 1 << 30
 	}
 	if opts.SegmentSize <= 0 {
-		opts.SegmentSize = 16 << 20
+		// The library keeps the tail segment in one growing buffer, and each
+		// doubling copies it inside a group commit: with 16 MiB segments that
+		// stall put the batched p99 at 16-37 ms, with 2 MiB at 8-11 ms
+		// (feedbackd-bench), for the same throughput.
+		opts.SegmentSize = 2 << 20
 	}
 	s := &Spool{
 		opts:    opts,
