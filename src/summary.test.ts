@@ -31,6 +31,10 @@ describe('describeQuery', () => {
       'Model versions compared with baseline $base: feedback from Elasticsearch, requests from Prometheus',
     ],
     [{ queryType: 'clusters', limit: 50 }, 'Up to 50 clusters of similar feedback comments from Loki'],
+    [
+      { queryType: 'clusters', sentiment: 'negative', tags: ['latency'] },
+      'Up to 100 clusters of similar negative feedback comments from Loki (tagged latency)',
+    ],
     [{ queryType: 'reviews' }, 'Review queue: up to 100 feedback items awaiting expert review, from Loki'],
   ])('%j → %s', (query, text) => {
     expect(describeQuery(q(query), 'loki')).toBe(text);
@@ -55,8 +59,8 @@ describe('describeQuery', () => {
       'Latest 100 feedback events from Elasticsearch (tagged bias or latency, model_id = bot, user_geo !~ EU|US, comment contains "refund")'
     );
     // settings a query type does not use are not described
-    expect(describeQuery(q({ queryType: 'clusters', tags: ['bias'], search: 'x' }), 'loki')).toBe(
-      'Up to 100 clusters of similar feedback comments from Loki (comment contains "x")'
+    expect(describeQuery(q({ queryType: 'reviews', tags: ['bias'], search: 'x' }), 'loki')).toBe(
+      'Review queue: up to 100 feedback items awaiting expert review, from Loki (comment contains "x")'
     );
   });
 });

@@ -88,7 +88,7 @@ export function describeQuery(query: FeedbackQuery, defaultSource: FeedbackSourc
       }: feedback from ${from}, requests from Prometheus`;
       break;
     case 'clusters':
-      text = `Up to ${limit} clusters of similar feedback comments from ${from}`;
+      text = `Up to ${limit} clusters of similar ${subject(query, false)} comments from ${from}`;
       break;
     case 'reviews':
       text = `Review queue: up to ${limit} feedback items awaiting expert review, from ${from}`;

@@ -271,7 +271,7 @@ export const QUERY_TYPE_OPTIONS: Record<FeedbackQueryType, readonly QueryOptionK
   feedback: ['kind', 'sentiment', 'tags', 'filters', 'search', 'limit'],
   trace: ['correlationId'],
   versions: ['filters', 'baseline', 'tags'],
-  clusters: ['filters', 'search', 'limit'],
+  clusters: ['sentiment', 'tags', 'filters', 'search', 'limit'],
   reviews: ['filters', 'search', 'limit'],
 };
 

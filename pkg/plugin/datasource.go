@@ -55,6 +55,7 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	d.mux.HandleFunc(string(query.Versions), d.handle(d.versions))
 	d.mux.HandleFunc(string(query.Trace), d.handle(d.trace))
 	d.mux.HandleFunc(string(query.Reviews), d.handle(d.reviews))
+	d.mux.HandleFunc(string(query.Clusters), d.handle(d.clusters))
 	// Empty type: the query's JSON decides (breakdown by default); any other
 	// type reaches here too and gets a clear error from query.Parse.
 	d.mux.HandleFunc("", d.handle(d.byJSONType))
@@ -149,6 +150,8 @@ func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) 
 		return d.trace(ctx, q, src)
 	case query.Reviews:
 		return d.reviews(ctx, q, src)
+	case query.Clusters:
+		return d.clusters(ctx, q, src)
 	}
 	return backend.ErrorResponseWithErrorSource(backend.DownstreamError(
 		fmt.Errorf("query type %q is not available yet in this version of the data source", q.Type)))

@@ -319,7 +319,7 @@ describe('QueryEditor per query type', () => {
     ['feedback', ['filters', 'kind', 'limit', 'search', 'sentiment', 'tags']],
     ['trace', ['correlationId']],
     ['versions', ['baseline', 'filters', 'tags']],
-    ['clusters', ['filters', 'limit', 'search']],
+    ['clusters', ['filters', 'limit', 'search', 'sentiment', 'tags']],
     ['reviews', ['filters', 'limit', 'search']],
   ] as const)('%s shows only %j', async (queryType, expected) => {
     await setup({ queryType });
