@@ -19,12 +19,14 @@ import (
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/config"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/delivery"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/escalate"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/ingest"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/elastic"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/spool"
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 )
 
 // Main is feedbackd's whole program; it returns the process exit code.
@@ -88,10 +90,27 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 			return err
 		}
 	}
+	sinks = append([]sink.Sink(nil), sinks...)
+	// The escalator appends to the spool, which is opened below.
+	var spoolRef *spool.Spool
+	if cfg.EscalateURL != "" {
+		esc, err := escalate.New(escalate.Config{URL: cfg.EscalateURL, Token: cfg.EscalateToken,
+			MinSeverity: feedback.Severity(cfg.EscalateSeverity), System: cfg.EscalateSystem, GrafanaURL: cfg.GrafanaURL,
+			Timeout: cfg.DeliveryTimeout,
+			// Delivery starts after the spool is open, so sp is set by then.
+			Append: func(ctx context.Context, lines [][]byte) error { _, err := spoolRef.Append(ctx, lines); return err }})
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, esc)
+	}
 	log.Info("starting feedbackd", "config", cfg.Redacted())
 	names := make([]string, len(sinks))
 	for i, s := range sinks {
 		names[i] = s.Name()
+	}
+	if cfg.EscalateURL != "" && cfg.GrafanaURL == "" {
+		log.Warn("escalation without grafana-url: tickets carry the correlation id but no link to the trace drill-down")
 	}
 	if len(sinks) == 0 {
 		log.Warn("no sinks configured (loki-url, elasticsearch-url): events are accepted and kept in the spool until a sink is configured")
@@ -103,6 +122,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	if err != nil {
 		return err
 	}
+	spoolRef = sp
 	log.Info("spool open", "dir", cfg.SpoolDir, "committed", sp.Committed(), "first", sp.First(), "bytes", sp.Bytes())
 	m := metrics.New(true)
 	m.RegisterSpool(sp.Bytes)

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/config"
@@ -43,7 +45,13 @@ func (m *memSink) count() int {
 // its base URL and a stop function that returns Run's error.
 func runWith(t *testing.T, spoolDir string, sinks ...sink.Sink) (string, func() error) {
 	t.Helper()
-	cfg, err := config.Load([]string{"--listen", "127.0.0.1:0", "--spool-dir", spoolDir}, func(string) string { return "" }, io.Discard)
+	return runArgs(t, []string{"--spool-dir", spoolDir}, sinks...)
+}
+
+// runArgs is runWith for any options.
+func runArgs(t *testing.T, args []string, sinks ...sink.Sink) (string, func() error) {
+	t.Helper()
+	cfg, err := config.Load(append([]string{"--listen", "127.0.0.1:0"}, args...), func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,5 +128,52 @@ func TestReadyWithoutSinksSaysSo(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "no sinks configured") {
 		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+// The escalation rule end to end: a harmful thumbs-down posted to the API
+// opens one ticket, and the escalation event recording it reaches the sinks
+// beside the feedback; a positive one opens none.
+func TestHarmfulFeedbackIsEscalatedThroughTheSpool(t *testing.T) {
+	var mu sync.Mutex
+	var tickets []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		tickets = append(tickets, string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, `{"key":"SAFE-42","url":"https://tickets.example.com/SAFE-42"}`)
+	}))
+	defer hook.Close()
+	mem := &memSink{name: "loki"}
+	base, stop := runArgs(t, []string{"--spool-dir", t.TempDir(), "--escalate-url", hook.URL, "--escalate-system", "jira",
+		"--grafana-url", "http://grafana:3000"}, mem)
+	postJSON(t, base+"/v1/feedback", `[{"kind":"feedback","correlation_id":"trace-1","model":{"id":"m","version":"v2"},"sentiment":"negative","tags":["harmful"],"comment":"dangerous advice"},`+
+		`{"kind":"feedback","correlation_id":"trace-2","model":{"id":"m","version":"v2"},"sentiment":"positive"}]`)
+	deadline := time.Now().Add(10 * time.Second)
+	for mem.count() < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mem.mu.Lock()
+	defer mem.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(tickets) != 1 || !strings.Contains(tickets[0], `"correlation_id":"trace-1"`) ||
+		!strings.Contains(tickets[0], `"trace_url":"http://grafana:3000/d/feedbackloop-trace?`) {
+		t.Fatalf("tickets %q", tickets)
+	}
+	var esc []string
+	for _, l := range mem.lines {
+		if strings.Contains(l, `"kind":"escalation"`) {
+			esc = append(esc, l)
+		}
+	}
+	if len(mem.lines) != 3 || len(esc) != 1 || !strings.Contains(esc[0], `"correlation_id":"trace-1"`) ||
+		!strings.Contains(esc[0], `"ticket":{"system":"jira","key":"SAFE-42","url":"https://tickets.example.com/SAFE-42"}`) {
+		t.Fatalf("the sink got %q", mem.lines)
 	}
 }

@@ -44,6 +44,12 @@ type Config struct {
 	Redact        bool
 	RedactContext bool
 
+	EscalateURL      string
+	EscalateToken    string
+	EscalateSeverity string
+	EscalateSystem   string
+	GrafanaURL       string
+
 	DeliveryBatchSize int
 	DeliveryTimeout   time.Duration
 	ShutdownTimeout   time.Duration
@@ -176,6 +182,22 @@ var Options = []Option{
 		set: boolean(func(c *Config) *bool { return &c.Redact })},
 	{Name: "redact-context", Default: "false", Help: "also redact context.system_prompt, context.input, context.output and corrected_output",
 		set: boolean(func(c *Config) *bool { return &c.RedactContext })},
+	{Name: "escalate-url", Help: "ticket webhook: feedback at or above escalate-severity is posted to it and the ticket it opens is recorded as an escalation event; empty: no escalation",
+		set: str(func(c *Config) *string { return &c.EscalateURL })},
+	{Name: "escalate-token", Help: "bearer token sent to the ticket webhook",
+		set: str(func(c *Config) *string { return &c.EscalateToken })},
+	{Name: "escalate-severity", Default: "critical", Help: "least severity escalated: critical (harmful, offensive) or warning (also negative hallucination, bias, factual errors)",
+		set: func(c *Config, v string) error {
+			if v != "critical" && v != "warning" {
+				return fmt.Errorf("want critical or warning, got %q", v)
+			}
+			c.EscalateSeverity = v
+			return nil
+		}},
+	{Name: "escalate-system", Default: "webhook", Help: "ticket.system of the escalation events, e.g. jira",
+		set: str(func(c *Config) *string { return &c.EscalateSystem })},
+	{Name: "grafana-url", Help: "Grafana base URL, e.g. https://grafana.example.com; tickets then link to the trace drill-down dashboard",
+		set: str(func(c *Config) *string { return &c.GrafanaURL })},
 	{Name: "delivery-batch-size", Default: "500", Help: "most events per push/bulk request to a sink",
 		set: positiveInt(func(c *Config) *int { return &c.DeliveryBatchSize })},
 	{Name: "delivery-timeout", Default: "30s", Help: "timeout of one delivery request to a sink",
@@ -315,6 +337,8 @@ func (c *Config) Redacted() map[string]any {
 		"elasticsearch_url": c.ElasticsearchURL, "elasticsearch_index": c.ElasticsearchIndex,
 		"tokens": len(c.Tokens), "browser_tokens": len(c.BrowserTokens), "cors_origins": c.CORSOrigins,
 		"redact": c.Redact, "redact_context": c.RedactContext,
+		"escalate": c.EscalateURL != "", "escalate_severity": c.EscalateSeverity, "escalate_system": c.EscalateSystem,
+		"grafana_url": c.GrafanaURL,
 		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
 		"shutdown_timeout": c.ShutdownTimeout.String(),
 	}
