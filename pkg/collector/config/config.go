@@ -338,7 +338,7 @@ func (c *Config) Redacted() map[string]any {
 		"tokens": len(c.Tokens), "browser_tokens": len(c.BrowserTokens), "cors_origins": c.CORSOrigins,
 		"redact": c.Redact, "redact_context": c.RedactContext,
 		"escalate": c.EscalateURL != "", "escalate_severity": c.EscalateSeverity, "escalate_system": c.EscalateSystem,
-		"grafana_url": c.GrafanaURL,
+		"grafana_url":         c.GrafanaURL,
 		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
 		"shutdown_timeout": c.ShutdownTimeout.String(),
 	}
