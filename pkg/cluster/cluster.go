@@ -19,6 +19,9 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+	"github.com/feedbackloop/modelfeedback/pkg/frames"
 )
 
 // Options tune Group; the zero value means the defaults.
@@ -338,3 +341,17 @@ var stopwords = func() map[string]bool {
 	}
 	return m
 }()
+
+// Comments lists the commented events of entries oldest first, the order
+// Group is run in everywhere (the plugin's clusters query and feedbackd's
+// close-the-loop rule), so the same events give the same cluster ids.
+func Comments(entries []frames.Entry) (texts []string, events []*feedback.Event) {
+	frames.SortEntries(entries) // newest first
+	for i := len(entries) - 1; i >= 0; i-- {
+		if e := &entries[i].Event; e.Comment != "" {
+			texts = append(texts, e.Comment)
+			events = append(events, e)
+		}
+	}
+	return texts, events
+}

@@ -22,11 +22,16 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/collector/escalate"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/ingest"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/notify"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/elastic"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/spool"
+	esread "github.com/feedbackloop/modelfeedback/pkg/elastic"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+	lokiread "github.com/feedbackloop/modelfeedback/pkg/loki"
+	"github.com/feedbackloop/modelfeedback/pkg/models"
+	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
 // Main is feedbackd's whole program; it returns the process exit code.
@@ -78,6 +83,19 @@ func Sinks(cfg *config.Config) ([]sink.Sink, error) {
 	return out, nil
 }
 
+// ReportReader reads feedback back for the close-the-loop rule, with the data
+// source's own query code, from where the sinks deliver it.
+func ReportReader(cfg *config.Config) (notify.Reader, error) {
+	if cfg.NotifySource == "elasticsearch" {
+		return esread.New(models.Elastic{URL: cfg.ElasticsearchURL, Index: cfg.ElasticsearchIndex + "-*",
+			BasicAuthUser: cfg.ElasticsearchUsername, Password: cfg.ElasticsearchPassword, APIKey: cfg.ElasticsearchAPIKey})
+	}
+	// feedbackd writes service_name="model-feedback" (DESIGN §3), the
+	// data source's default selector.
+	return lokiread.New(models.Loki{URL: cfg.LokiURL, Selector: models.DefaultLokiSelector, Tenant: cfg.LokiTenant,
+		BasicAuthUser: cfg.LokiUsername, Password: cfg.LokiPassword, Token: cfg.LokiBearerToken})
+}
+
 // Run serves until ctx ends, then shuts down gracefully: stop accepting,
 // finish in-flight requests (their events are committed), let the sinks catch
 // up within the shutdown timeout, persist cursors, close the spool. When
@@ -91,7 +109,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 		}
 	}
 	sinks = append([]sink.Sink(nil), sinks...)
-	// The escalator appends to the spool, which is opened below.
+	// The escalator and the notifier append to the spool, opened below.
 	var spoolRef *spool.Spool
 	if cfg.EscalateURL != "" {
 		esc, err := escalate.New(escalate.Config{URL: cfg.EscalateURL, Token: cfg.EscalateToken,
@@ -103,6 +121,19 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 			return err
 		}
 		sinks = append(sinks, esc)
+	}
+	if cfg.NotifyURL != "" {
+		reader, err := ReportReader(cfg)
+		if err != nil {
+			return err
+		}
+		n, err := notify.New(notify.Config{URL: cfg.NotifyURL, Token: cfg.NotifyToken, Channel: cfg.NotifyChannel,
+			Lookback: cfg.NotifyLookback, Timeout: cfg.DeliveryTimeout, Reader: reader, Source: query.Source(cfg.NotifySource),
+			Logger: log, Append: func(ctx context.Context, lines [][]byte) error { _, err := spoolRef.Append(ctx, lines); return err }})
+		if err != nil {
+			return err
+		}
+		sinks = append(sinks, n)
 	}
 	log.Info("starting feedbackd", "config", cfg.Redacted())
 	names := make([]string, len(sinks))

@@ -2,6 +2,7 @@ package collector_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -174,6 +175,74 @@ func TestHarmfulFeedbackIsEscalatedThroughTheSpool(t *testing.T) {
 	}
 	if len(mem.lines) != 3 || len(esc) != 1 || !strings.Contains(esc[0], `"correlation_id":"trace-1"`) ||
 		!strings.Contains(esc[0], `"ticket":{"system":"jira","key":"SAFE-42","url":"https://tickets.example.com/SAFE-42"}`) {
+		t.Fatalf("the sink got %q", mem.lines)
+	}
+}
+
+// Close-the-loop end to end: a resolution posted to the API makes feedbackd
+// read the reports back from Loki and notify their user once, and the
+// notification event is spooled and delivered.
+func TestResolutionNotifiesReportersThroughTheSpool(t *testing.T) {
+	report := `{"schema":"feedback/v1","kind":"feedback","feedback_id":"01JD0000000000000000000009","correlation_id":"trace-9",` +
+		`"timestamp":"2026-11-20T09:00:00.000000000Z","model":{"id":"m","version":"v1"},"sentiment":"negative","tags":["hallucination"],"user":{"id":"u-7"}}`
+	var mu sync.Mutex
+	var queries []string
+	var pushes int
+	lk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch r.URL.Path {
+		case "/loki/api/v1/push":
+			pushes++
+			w.WriteHeader(http.StatusNoContent)
+		case "/loki/api/v1/query_range":
+			queries = append(queries, r.URL.Query().Get("query"))
+			w.Header().Set("Content-Type", "application/json")
+			b, _ := json.Marshal(map[string]any{"status": "success", "data": map[string]any{"resultType": "streams", "stats": map[string]any{},
+				"result": []any{map[string]any{"stream": map[string]string{"kind": "feedback"}, "values": [][2]string{{"1795165200000000000", report}}}}}})
+			_, _ = w.Write(b)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	}))
+	defer lk.Close()
+	var notices []string
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		notices = append(notices, r.Header.Get("Idempotency-Key")+" "+string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer svc.Close()
+	mem := &memSink{name: "mem"}
+	base, stop := runArgs(t, []string{"--spool-dir", t.TempDir(), "--loki-url", lk.URL, "--notify-url", svc.URL, "--notify-channel", "in_app"}, mem)
+	postJSON(t, base+"/v1/resolutions", `{"kind":"resolution","resolution_id":"res-9","timestamp":"2026-11-21T00:00:00Z","model":{"id":"m","version":"v2"},"fixes":{"tags":["hallucination"]}}`)
+	deadline := time.Now().Add(10 * time.Second)
+	for mem.count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	mem.mu.Lock()
+	defer mem.mu.Unlock()
+	if len(queries) != 1 || queries[0] != `{service_name="model-feedback",kind="feedback",sentiment="negative",model_id="m"} | json tags="tags" | tags=~".*\"hallucination\".*"` {
+		t.Errorf("queries %q", queries)
+	}
+	if len(notices) != 1 || !strings.HasPrefix(notices[0], "res-9:u-7 ") || !strings.Contains(notices[0], `"feedback_id":"01JD0000000000000000000009"`) {
+		t.Fatalf("notices %q", notices)
+	}
+	var got []string
+	for _, l := range mem.lines {
+		if strings.Contains(l, `"kind":"notification"`) {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `"feedback_id":"01JD0000000000000000000009"`) || !strings.Contains(got[0], `"resolution_id":"res-9"`) ||
+		!strings.Contains(got[0], `"channel":"in_app"`) || !strings.Contains(got[0], `"user":{"id":"u-7"}`) {
 		t.Fatalf("the sink got %q", mem.lines)
 	}
 }

@@ -36,15 +36,7 @@ func (d *Datasource) clusters(ctx context.Context, q query.Query, src Source) ba
 	}
 	// Oldest first, so the grouping (which depends on order) is the same on
 	// every refresh whatever order the source listed ties in.
-	frames.SortEntries(entries)
-	var texts []string
-	var events []*feedback.Event
-	for i := len(entries) - 1; i >= 0; i-- {
-		if e := &entries[i].Event; e.Comment != "" {
-			texts = append(texts, e.Comment)
-			events = append(events, e)
-		}
-	}
+	texts, events := cluster.Comments(entries)
 	cs, _ := cluster.Group(texts, cluster.Options{})
 	if len(cs) > q.Limit {
 		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,

@@ -50,6 +50,12 @@ type Config struct {
 	EscalateSystem   string
 	GrafanaURL       string
 
+	NotifyURL      string
+	NotifyToken    string
+	NotifyChannel  string
+	NotifyLookback time.Duration
+	NotifySource   string
+
 	DeliveryBatchSize int
 	DeliveryTimeout   time.Duration
 	ShutdownTimeout   time.Duration
@@ -198,6 +204,22 @@ var Options = []Option{
 		set: str(func(c *Config) *string { return &c.EscalateSystem })},
 	{Name: "grafana-url", Help: "Grafana base URL, e.g. https://grafana.example.com; tickets then link to the trace drill-down dashboard",
 		set: str(func(c *Config) *string { return &c.GrafanaURL })},
+	{Name: "notify-url", Help: "notification webhook: when a resolution arrives, each user who reported what it fixes is notified through it once, recorded as notification events; empty: no close-the-loop notices",
+		set: str(func(c *Config) *string { return &c.NotifyURL })},
+	{Name: "notify-token", Help: "bearer token sent to the notification webhook",
+		set: str(func(c *Config) *string { return &c.NotifyToken })},
+	{Name: "notify-channel", Default: "webhook", Help: "channel of the notification events, e.g. email or in_app",
+		set: str(func(c *Config) *string { return &c.NotifyChannel })},
+	{Name: "notify-lookback", Default: "720h", Help: "how far before a resolution its reports are looked for",
+		set: duration(func(c *Config) *time.Duration { return &c.NotifyLookback })},
+	{Name: "notify-source", Help: "where reports are read from: elasticsearch or loki; empty: elasticsearch when elasticsearch-url is set, else loki",
+		set: func(c *Config, v string) error {
+			if v != "" && v != "elasticsearch" && v != "loki" {
+				return fmt.Errorf("want elasticsearch or loki, got %q", v)
+			}
+			c.NotifySource = v
+			return nil
+		}},
 	{Name: "delivery-batch-size", Default: "500", Help: "most events per push/bulk request to a sink",
 		set: positiveInt(func(c *Config) *int { return &c.DeliveryBatchSize })},
 	{Name: "delivery-timeout", Default: "30s", Help: "timeout of one delivery request to a sink",
@@ -278,6 +300,22 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 			}
 		}
 	}
+	if c.NotifyURL != "" {
+		switch {
+		case c.NotifySource == "":
+			c.NotifySource = "loki"
+			if c.ElasticsearchURL != "" {
+				c.NotifySource = "elasticsearch"
+			}
+			if c.LokiURL == "" && c.ElasticsearchURL == "" {
+				return nil, errors.New("notify-url needs loki-url or elasticsearch-url: the reports a resolution fixes are read from there")
+			}
+		case c.NotifySource == "loki" && c.LokiURL == "":
+			return nil, errors.New("notify-source loki needs loki-url")
+		case c.NotifySource == "elasticsearch" && c.ElasticsearchURL == "":
+			return nil, errors.New("notify-source elasticsearch needs elasticsearch-url")
+		}
+	}
 	if len(c.BrowserTokens) > 0 && len(c.CORSOrigins) == 0 {
 		return nil, errors.New("browser-tokens need cors-origins: a browser token is only accepted from an allowed origin")
 	}
@@ -338,7 +376,9 @@ func (c *Config) Redacted() map[string]any {
 		"tokens": len(c.Tokens), "browser_tokens": len(c.BrowserTokens), "cors_origins": c.CORSOrigins,
 		"redact": c.Redact, "redact_context": c.RedactContext,
 		"escalate": c.EscalateURL != "", "escalate_severity": c.EscalateSeverity, "escalate_system": c.EscalateSystem,
-		"grafana_url":         c.GrafanaURL,
+		"grafana_url": c.GrafanaURL,
+		"notify":      c.NotifyURL != "", "notify_channel": c.NotifyChannel, "notify_lookback": c.NotifyLookback.String(),
+		"notify_source":       c.NotifySource,
 		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
 		"shutdown_timeout": c.ShutdownTimeout.String(),
 	}

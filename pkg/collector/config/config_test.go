@@ -93,6 +93,10 @@ func TestErrorsNameTheOption(t *testing.T) {
 		{[]string{"--browser-tokens", "b"}, nil, "cors-origins"},
 		{[]string{"--shutdown-timeout", "-1s"}, nil, "--shutdown-timeout"},
 		{[]string{"--no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"--escalate-severity", "info"}, nil, "--escalate-severity"},
+		{[]string{"--notify-url", "http://n"}, nil, "notify-url needs loki-url or elasticsearch-url"},
+		{[]string{"--notify-url", "http://n", "--loki-url", "http://l", "--notify-source", "elasticsearch"}, nil, "notify-source elasticsearch needs elasticsearch-url"},
+		{[]string{"--notify-source", "kafka"}, nil, "--notify-source"},
 	} {
 		_, err := Load(c.args, env(c.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -113,6 +117,24 @@ func TestDocsListEveryOption(t *testing.T) {
 			if !strings.Contains(doc, s) {
 				t.Errorf("README.md does not mention %s", s)
 			}
+		}
+	}
+}
+
+// The reports of a resolution are read from Elasticsearch when it is a sink,
+// else from Loki.
+func TestNotifySourceDefaultsToWhereEventsAre(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--notify-url", "http://n", "--loki-url", "http://l"}, "loki"},
+		{[]string{"--notify-url", "http://n", "--loki-url", "http://l", "--elasticsearch-url", "http://e"}, "elasticsearch"},
+		{[]string{"--notify-url", "http://n", "--loki-url", "http://l", "--elasticsearch-url", "http://e", "--notify-source", "loki"}, "loki"},
+	} {
+		cfg, err := Load(c.args, env(nil), io.Discard)
+		if err != nil || cfg.NotifySource != c.want {
+			t.Errorf("%v: source %q, err %v; want %s", c.args, cfg.NotifySource, err, c.want)
 		}
 	}
 }

@@ -12,13 +12,10 @@
 package escalate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,6 +24,7 @@ import (
 	"unicode"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/webhook"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 )
 
@@ -54,8 +52,8 @@ type Config struct {
 
 // Escalator implements sink.Sink.
 type Escalator struct {
-	cfg    Config
-	client *http.Client
+	cfg  Config
+	hook *webhook.Hook
 	// opened remembers tickets opened for the batch being delivered, so a
 	// retry of that batch does not open them again; it is emptied once the
 	// batch is acknowledged.
@@ -70,12 +68,9 @@ type opened struct {
 
 // New checks cfg and returns the escalator.
 func New(cfg Config) (*Escalator, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("escalate-url: %q must be an absolute http(s) URL", cfg.URL)
-	}
-	if u.User != nil {
-		return nil, errors.New("escalate-url: must not contain credentials; use escalate-token")
+	hook, err := webhook.New("escalate-url", cfg.URL, cfg.Token, cfg.Timeout)
+	if err != nil {
+		return nil, err
 	}
 	switch cfg.MinSeverity {
 	case feedback.SeverityWarning, feedback.SeverityCritical:
@@ -92,16 +87,13 @@ func New(cfg Config) (*Escalator, error) {
 		}
 		cfg.GrafanaURL = strings.TrimRight(cfg.GrafanaURL, "/")
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Append == nil {
 		return nil, errors.New("escalate: no spool to append to")
 	}
-	return &Escalator{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, opened: map[string]opened{}}, nil
+	return &Escalator{cfg: cfg, hook: hook, opened: map[string]opened{}}, nil
 }
 
 func (x *Escalator) Name() string { return Name }
@@ -151,9 +143,8 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 		x.mu.Unlock()
 		if !ok {
 			t, err := x.open(ctx, &e)
-			var refused *refusedError
-			if errors.As(err, &refused) {
-				rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: refused.Error()})
+			if refused, ok := webhook.AsRefused(err); ok {
+				rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: "ticket webhook " + refused.Error()})
 				continue
 			}
 			if err != nil {
@@ -228,16 +219,6 @@ type Response struct {
 	URL string `json:"url"`
 }
 
-// refusedError is a webhook's permanent refusal of one event.
-type refusedError struct {
-	status int
-	body   string
-}
-
-func (e *refusedError) Error() string {
-	return fmt.Sprintf("ticket webhook refused the event: %d %s", e.status, e.body)
-}
-
 // RequestFor is the webhook request for e.
 func (x *Escalator) RequestFor(e *feedback.Event) Request {
 	what := e.Reason
@@ -275,46 +256,18 @@ func (x *Escalator) RequestFor(e *feedback.Event) Request {
 // ticket however often feedbackd asks (after a crash between opening the
 // ticket and spooling the escalation, it asks again).
 func (x *Escalator) open(ctx context.Context, e *feedback.Event) (feedback.Ticket, error) {
-	body, err := json.Marshal(x.RequestFor(e))
-	if err != nil {
+	answer, err := x.hook.Post(ctx, e.FeedbackID, x.RequestFor(e))
+	if _, refused := webhook.AsRefused(err); refused {
 		return feedback.Ticket{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, x.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return feedback.Ticket{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", e.FeedbackID)
-	req.Header.Set("User-Agent", "feedbackd")
-	if x.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+x.cfg.Token)
-	}
-	resp, err := x.client.Do(req)
 	if err != nil {
 		return feedback.Ticket{}, fmt.Errorf("ticket webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
-		return feedback.Ticket{}, &refusedError{status: resp.StatusCode, body: snippet(answer)}
-	default:
-		return feedback.Ticket{}, fmt.Errorf("ticket webhook answered %d %s", resp.StatusCode, snippet(answer))
 	}
 	var r Response
 	if err := json.Unmarshal(answer, &r); err != nil || r.Key == "" {
 		// A webhook that answers 2xx without a ticket is misconfigured;
 		// retrying (and showing the lag) beats dropping the escalation.
-		return feedback.Ticket{}, fmt.Errorf(`ticket webhook answered %d without {"key": …}: %s`, resp.StatusCode, snippet(answer))
+		return feedback.Ticket{}, fmt.Errorf(`ticket webhook answered without {"key": …}: %s`, webhook.Snippet(answer))
 	}
 	return feedback.Ticket{System: x.cfg.System, Key: r.Key, URL: r.URL}, nil
-}
-
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
 }

@@ -16,16 +16,16 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 )
 
-// webhook is a ticket system stand-in: it records each request and answers
+// ticketSystem is a ticket system stand-in: it records each request and answers
 // with the next status of script (201 with a ticket once script runs out).
-type webhook struct {
+type ticketSystem struct {
 	mu       sync.Mutex
 	requests []*http.Request
 	bodies   []string
 	script   []int
 }
 
-func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+func (w *ticketSystem) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	w.mu.Lock()
 	n := len(w.requests)
@@ -49,7 +49,7 @@ func (w *webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (w *webhook) count() int {
+func (w *ticketSystem) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.requests)
@@ -97,7 +97,7 @@ func (s *spooled) append(ctx context.Context, lines [][]byte) error {
 	return nil
 }
 
-func newEscalator(t *testing.T, wh *webhook, severity feedback.Severity, sp *spooled) *Escalator {
+func newEscalator(t *testing.T, wh *ticketSystem, severity feedback.Severity, sp *spooled) *Escalator {
 	t.Helper()
 	srv := httptest.NewServer(wh)
 	t.Cleanup(srv.Close)
@@ -112,7 +112,7 @@ func newEscalator(t *testing.T, wh *webhook, severity feedback.Severity, sp *spo
 // Only feedback at or above the severity is escalated: one request per such
 // event, with the exact body and headers, and one escalation event spooled.
 func TestEscalatesCriticalFeedbackOnly(t *testing.T) {
-	wh, sp := &webhook{}, &spooled{}
+	wh, sp := &ticketSystem{}, &spooled{}
 	x := newEscalator(t, wh, feedback.SeverityCritical, sp)
 	if err := x.Deliver(context.Background(), []sink.Record{line(t, harmful), line(t, halluc), line(t, positive), line(t, interact)}); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func TestEscalatesCriticalFeedbackOnly(t *testing.T) {
 }
 
 func TestWarningSeverityAlsoEscalatesHallucinations(t *testing.T) {
-	wh, sp := &webhook{}, &spooled{}
+	wh, sp := &ticketSystem{}, &spooled{}
 	x := newEscalator(t, wh, feedback.SeverityWarning, sp)
 	if err := x.Deliver(context.Background(), []sink.Record{line(t, harmful), line(t, halluc), line(t, positive)}); err != nil {
 		t.Fatal(err)
@@ -158,7 +158,7 @@ func TestWarningSeverityAlsoEscalatesHallucinations(t *testing.T) {
 // A webhook that fails mid-batch gets the batch again, but a ticket already
 // opened for it is not opened twice, and its escalation event is identical.
 func TestRetryDoesNotOpenATicketTwice(t *testing.T) {
-	wh, sp := &webhook{script: []int{http.StatusCreated, http.StatusBadGateway}}, &spooled{}
+	wh, sp := &ticketSystem{script: []int{http.StatusCreated, http.StatusBadGateway}}, &spooled{}
 	x := newEscalator(t, wh, feedback.SeverityCritical, sp)
 	batch := []sink.Record{line(t, harmful), line(t, offend)}
 	err := x.Deliver(context.Background(), batch)
@@ -187,7 +187,7 @@ func TestRetryDoesNotOpenATicketTwice(t *testing.T) {
 // A refusal for the event's content dead-letters that event only; the rest
 // of the batch is escalated.
 func TestRefusedEventIsRejectedWithTheReason(t *testing.T) {
-	wh, sp := &webhook{script: []int{http.StatusUnprocessableEntity}}, &spooled{}
+	wh, sp := &ticketSystem{script: []int{http.StatusUnprocessableEntity}}, &spooled{}
 	x := newEscalator(t, wh, feedback.SeverityCritical, sp)
 	r1, r2 := line(t, harmful), line(t, offend)
 	r1.Seq, r2.Seq = 7, 8
@@ -205,7 +205,7 @@ func TestRefusedEventIsRejectedWithTheReason(t *testing.T) {
 // never dropped; so is a full spool.
 func TestTransientFailuresAreRetried(t *testing.T) {
 	for _, status := range []int{http.StatusOK, http.StatusTooManyRequests, http.StatusServiceUnavailable} {
-		wh, sp := &webhook{script: []int{status}}, &spooled{}
+		wh, sp := &ticketSystem{script: []int{status}}, &spooled{}
 		x := newEscalator(t, wh, feedback.SeverityCritical, sp)
 		err := x.Deliver(context.Background(), []sink.Record{line(t, harmful)})
 		if _, rejected := sink.AsRejected(err); err == nil || rejected {
@@ -213,7 +213,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 		}
 	}
 	sp := &spooled{err: errors.New("spool is full")}
-	x := newEscalator(t, &webhook{}, feedback.SeverityCritical, sp)
+	x := newEscalator(t, &ticketSystem{}, feedback.SeverityCritical, sp)
 	if err := x.Deliver(context.Background(), []sink.Record{line(t, harmful)}); err == nil || !strings.Contains(err.Error(), "spool is full") {
 		t.Errorf("err = %v", err)
 	}
