@@ -21,7 +21,7 @@ import (
 
 // corpus is the file of events the recorded Loki answers were recorded
 // over; the Elasticsearch double indexes the same events.
-func corpus() string { return filepath.Join(lokitest.Dir(), "events.jsonl") }
+func corpus() string { return lokitest.CorpusPath() }
 
 // esServer serves events through the Elasticsearch double; the test fails
 // if the plugin sent anything the double does not implement.

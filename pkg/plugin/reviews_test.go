@@ -1,39 +1,20 @@
 package plugin_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 )
 
-// corpusEvents reads the corpus the recorded fixtures were made from.
-func corpusEvents(t *testing.T) []feedback.Event {
-	t.Helper()
-	f, err := os.Open(corpus())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []feedback.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		e, errs := feedback.Decode(sc.Bytes())
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		out = append(out, e)
-	}
-	return out
-}
+// corpusEvents are the events the recorded fixtures were made from.
+func corpusEvents(t *testing.T) []feedback.Event { return lokitest.Corpus(t) }
 
 // The queue, computed from the events alone: flagged feedback (warning or
 // critical) in [from, to) without a review event in [from, to).

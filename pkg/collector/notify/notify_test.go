@@ -1,15 +1,12 @@
 package notify
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -27,26 +24,29 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
-func corpusPath() string { return filepath.Join(lokitest.Dir(), "events.jsonl") }
+func corpusPath() string { return lokitest.CorpusPath() }
 
-func corpus(t *testing.T) []feedback.Event {
+func corpus(t *testing.T) []feedback.Event { return lokitest.Corpus(t) }
+
+// esReader is the data source's Elasticsearch client on the double that
+// serves the corpus.
+func esReader(t *testing.T) Reader {
 	t.Helper()
-	f, err := os.Open(corpusPath())
+	es, err := estest.New(corpusPath())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []feedback.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		e, errs := feedback.Decode(sc.Bytes())
-		if len(errs) > 0 {
-			t.Fatal(errs)
+	t.Cleanup(func() {
+		es.Close()
+		if refused := es.Refused(); len(refused) > 0 {
+			t.Errorf("the Elasticsearch double refused: %v", refused)
 		}
-		out = append(out, e)
+	})
+	reader, err := elastic.New(models.Elastic{URL: es.URL, Index: "model-feedback-*"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return reader
 }
 
 func resolution(t *testing.T, id string) (feedback.Event, sink.Record) {
@@ -157,23 +157,12 @@ func got(svc *users) map[string][]string {
 // implement): one notice per user with every report the resolution fixes,
 // and one notification event per report.
 func TestResolutionNotifiesTheReportersFromElasticsearch(t *testing.T) {
-	es, err := estest.New(corpusPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer es.Close()
-	reader, err := elastic.New(models.Elastic{URL: es.URL, Index: "model-feedback-*"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := esReader(t)
 	res, rec := resolution(t, "res-0001")
 	svc, spooled := &users{}, []string{}
 	n := newNotifier(t, reader, query.SourceElasticsearch, svc, &spooled)
 	if err := n.Deliver(context.Background(), []sink.Record{rec}); err != nil {
 		t.Fatal(err)
-	}
-	if refused := es.Refused(); len(refused) > 0 {
-		t.Fatalf("the Elasticsearch double refused: %v", refused)
 	}
 	want := expected(t, res)
 	if len(want) < 2 {
@@ -242,15 +231,7 @@ func TestResolutionQueriesLoki(t *testing.T) {
 // A retried batch notifies nobody twice and writes the same events; a user
 // the service refuses is skipped without holding up the others.
 func TestRetryAndRefusal(t *testing.T) {
-	es, err := estest.New(corpusPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer es.Close()
-	reader, err := elastic.New(models.Elastic{URL: es.URL, Index: "model-feedback-*"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reader := esReader(t)
 	res, rec := resolution(t, "res-0001")
 	want := expected(t, res)
 	svc, spooled := &users{status: []int{http.StatusNotFound}}, []string{}
