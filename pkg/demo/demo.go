@@ -48,6 +48,10 @@ type Config struct {
 	BatchSize int
 	// FlushInterval bounds how long an event waits in a partial batch.
 	FlushInterval time.Duration
+	// ResolveAfter, when positive, posts one resolution after that many
+	// interactions: v3 fixes what v2 broke (Resolution), so feedbackd's
+	// close-the-loop rule notifies the users who reported it.
+	ResolveAfter int
 	Metrics       *Metrics
 	HTTPClient    *http.Client
 	Log           *slog.Logger
@@ -57,7 +61,8 @@ type Config struct {
 type Stats struct {
 	Interactions int
 	Feedback     int
-	Follow       int // reviews and escalations
+	Follow       int // reviews
+	Resolutions  int
 	Accepted     int // events feedbackd answered 202 for
 	// ByVersion counts feedback per version and sentiment as sent.
 	ByVersion map[string]map[feedback.Sentiment]int
@@ -151,6 +156,10 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 			break
 		}
 		r.add(r.sim.next())
+		if r.stats.Interactions == cfg.ResolveAfter {
+			r.resolutions = append(r.resolutions, Resolution(cfg.Seed, time.Now()))
+			r.stats.Resolutions++
+		}
 		if r.full() || time.Since(lastFlush) >= cfg.FlushInterval {
 			if err := r.flush(ctx); err != nil && !r.cutShort(ctx, err) {
 				return r.stats, err
@@ -166,7 +175,7 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 		return r.stats, err
 	}
 	cfg.Log.Info("demo finished", "interactions", r.stats.Interactions, "feedback", r.stats.Feedback,
-		"reviews_and_escalations", r.stats.Follow, "accepted", r.stats.Accepted)
+		"reviews", r.stats.Follow, "resolutions", r.stats.Resolutions, "accepted", r.stats.Accepted)
 	return r.stats, nil
 }
 
@@ -177,6 +186,7 @@ type runner struct {
 	interactions []feedback.Event
 	feedback     []feedback.Event
 	follow       []feedback.Event
+	resolutions  []feedback.Event
 	logs         []logLine
 }
 
@@ -215,7 +225,9 @@ func (r *runner) add(in Interaction) {
 	r.follow = append(r.follow, in.Follow...)
 }
 
-func (r *runner) pending() int { return len(r.interactions) + len(r.feedback) + len(r.follow) }
+func (r *runner) pending() int {
+	return len(r.interactions) + len(r.feedback) + len(r.follow) + len(r.resolutions)
+}
 
 func (r *runner) full() bool {
 	n := r.cfg.BatchSize
@@ -228,7 +240,7 @@ func (r *runner) flush(ctx context.Context) error {
 	for _, b := range []struct {
 		path   string
 		events *[]feedback.Event
-	}{{"/v1/interactions", &r.interactions}, {"/v1/feedback", &r.feedback}, {"/v1/reviews", &r.follow}} {
+	}{{"/v1/interactions", &r.interactions}, {"/v1/feedback", &r.feedback}, {"/v1/reviews", &r.follow}, {"/v1/resolutions", &r.resolutions}} {
 		for len(*b.events) > 0 {
 			n := min(len(*b.events), r.cfg.BatchSize)
 			accepted, err := r.post(ctx, b.path, (*b.events)[:n])

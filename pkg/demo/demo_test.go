@@ -171,8 +171,8 @@ func freeAddr(t *testing.T) string {
 }
 
 // startFeedbackd builds and starts the real feedbackd binary with both sinks
-// pointed at the stand-ins.
-func startFeedbackd(t *testing.T, lokiURL, esURL string) string {
+// pointed at the stand-ins, and any further options.
+func startFeedbackd(t *testing.T, lokiURL, esURL string, more ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "feedbackd")
@@ -181,8 +181,8 @@ func startFeedbackd(t *testing.T, lokiURL, esURL string) string {
 	}
 	addr := freeAddr(t)
 	var log bytes.Buffer
-	cmd := exec.Command(bin, "--listen", addr, "--spool-dir", filepath.Join(dir, "spool"), "--log-level", "warn",
-		"--loki-url", lokiURL, "--elasticsearch-url", esURL)
+	cmd := exec.Command(bin, append([]string{"--listen", addr, "--spool-dir", filepath.Join(dir, "spool"), "--log-level", "warn",
+		"--loki-url", lokiURL, "--elasticsearch-url", esURL}, more...)...)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -216,34 +216,74 @@ func key(e feedback.Event) string { return string(e.Kind) + "|" + e.FeedbackID +
 func TestDemoThroughFeedbackdShowsTheRegression(t *testing.T) {
 	lokiGot, esGot := newDelivered(), newDelivered()
 	loki, es := lokiStandIn(t, lokiGot), esStandIn(t, esGot)
-	base := startFeedbackd(t, loki.URL, es.URL)
+	tickets := demo.NewTicketSystem(nil)
+	ticketSrv := httptest.NewServer(tickets)
+	defer ticketSrv.Close()
+	base := startFeedbackd(t, loki.URL, es.URL, "--escalate-url", ticketSrv.URL+"/tickets", "--escalate-system", "jira")
 
 	metrics := demo.NewMetrics(prometheus.NewRegistry())
 	const interactions = 1200
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st, err := demo.Run(ctx, demo.Config{FeedbackdURL: base, LokiURL: loki.URL, Seed: 1, Count: interactions,
-		BatchSize: 200, Metrics: metrics})
+		BatchSize: 200, Metrics: metrics, ResolveAfter: 600})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sent := st.Interactions + st.Feedback + st.Follow
-	if st.Interactions != interactions || st.Accepted != sent {
+	sent := st.Interactions + st.Feedback + st.Follow + st.Resolutions
+	if st.Interactions != interactions || st.Resolutions != 1 || st.Accepted != sent {
 		t.Fatalf("sent %d interactions, %d events; feedbackd accepted %d", st.Interactions, sent, st.Accepted)
 	}
 
-	// Delivery is asynchronous: wait until both stores hold every event.
+	// Delivery is asynchronous: wait until both stores hold every event and
+	// the escalations feedbackd made of the critical feedback.
 	deadline := time.Now().Add(30 * time.Second)
-	for len(lokiGot.snapshot()) < sent || len(esGot.snapshot()) < sent {
+	critical := -1
+	for critical < 0 || len(lokiGot.snapshot()) < sent+critical || len(esGot.snapshot()) < sent+critical {
+		// Escalations interleave with later events in the spool, so the
+		// critical feedback is counted once every accepted event is there.
+		if critical < 0 {
+			accepted, crit := 0, 0
+			for _, e := range lokiGot.snapshot() {
+				if e.Kind != feedback.KindEscalation {
+					accepted++
+				}
+				if e.Kind == feedback.KindFeedback && e.Severity == feedback.SeverityCritical {
+					crit++
+				}
+			}
+			if accepted == sent {
+				critical = crit
+				t.Logf("%d critical feedback events to escalate", critical)
+			}
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 30 s Loki holds %d and Elasticsearch %d of %d events", len(lokiGot.snapshot()), len(esGot.snapshot()), sent)
+			t.Fatalf("after 30 s Loki holds %d and Elasticsearch %d of %d events and %d escalations", len(lokiGot.snapshot()), len(esGot.snapshot()), sent, critical)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 
 	events := lokiGot.snapshot()
-	if len(events) != sent {
-		t.Fatalf("Loki holds %d distinct events, %d were accepted", len(events), sent)
+	if critical == 0 || len(events) != sent+critical {
+		t.Fatalf("Loki holds %d distinct events; %d were accepted and %d critical ones escalated", len(events), sent, critical)
+	}
+	// Each critical feedback got exactly one ticket, recorded once.
+	escalated := map[string]int{}
+	for _, e := range events {
+		if e.Kind == feedback.KindEscalation {
+			escalated[e.FeedbackID]++
+			if e.Ticket == nil || e.Ticket.System != "jira" || !strings.HasPrefix(e.Ticket.Key, "SUP-") {
+				t.Errorf("escalation of %s: ticket %+v", e.FeedbackID, e.Ticket)
+			}
+		}
+	}
+	for _, e := range events {
+		if e.Kind == feedback.KindFeedback && e.Severity == feedback.SeverityCritical && escalated[e.FeedbackID] != 1 {
+			t.Errorf("critical feedback %s has %d escalations, want 1", e.FeedbackID, escalated[e.FeedbackID])
+		}
+	}
+	if tickets.Opened() != critical {
+		t.Errorf("%d tickets opened for %d critical feedback", tickets.Opened(), critical)
 	}
 	esKeys := map[string]bool{}
 	for _, e := range esGot.snapshot() {

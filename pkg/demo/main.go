@@ -28,7 +28,8 @@ const EnvPrefix = "FEEDBACK_DEMO_"
 // Options are the command line: the run's Config and where /metrics listens.
 type Options struct {
 	Config
-	// Listen is the address of /metrics; empty serves none.
+	// Listen is the address of /metrics, /tickets and /notifications;
+	// empty serves none.
 	Listen string
 }
 
@@ -44,12 +45,13 @@ func ParseOptions(args []string, getenv func(string) string, out io.Writer) (Opt
 	fs.StringVar(&o.FeedbackdURL, "feedbackd-url", "http://127.0.0.1:8787", "feedbackd base URL")
 	fs.StringVar(&o.Token, "token", "", "bearer token for feedbackd (its --tokens); empty: none")
 	fs.StringVar(&o.LokiURL, "loki-url", "", "Loki base URL for the app's execution logs; empty: no logs")
-	fs.StringVar(&o.Listen, "listen", "127.0.0.1:9464", "address of the /metrics endpoint; empty: none")
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:9464", "address of /metrics and of the ticket system and notification service feedbackd's rules call (/tickets, /notifications); empty: none")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed; the same seed replays the same traffic")
 	fs.Float64Var(&o.Rate, "rate", 2, "interactions per second; 0: as fast as feedbackd accepts")
 	fs.IntVar(&o.Count, "count", 0, "stop after this many interactions; 0: no limit")
 	fs.DurationVar(&o.Duration, "duration", 0, "stop after this long; 0: no limit")
 	fs.IntVar(&o.BatchSize, "batch", 100, "most events per request to feedbackd")
+	fs.IntVar(&o.ResolveAfter, "resolve-after", 600, "post the resolution \"v3 fixes hallucination and bias\" after this many interactions; 0: never")
 	// The environment is applied as if given first on the command line, so
 	// a bad value is reported like a bad flag and real flags override it.
 	var err error
@@ -70,8 +72,8 @@ func ParseOptions(args []string, getenv func(string) string, out io.Writer) (Opt
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.Rate < 0 || o.Count < 0 || o.Duration < 0 || o.BatchSize < 1 {
-		return o, errors.New("rate, count and duration must not be negative, batch at least 1")
+	if o.Rate < 0 || o.Count < 0 || o.Duration < 0 || o.BatchSize < 1 || o.ResolveAfter < 0 {
+		return o, errors.New("rate, count, duration and resolve-after must not be negative, batch at least 1")
 	}
 	return o, nil
 }
@@ -115,10 +117,14 @@ func Main(args []string) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+		// The systems feedbackd's rules call: point its --escalate-url and
+		// --notify-url here.
+		mux.Handle("POST /tickets", NewTicketSystem(reg))
+		mux.Handle("POST /notifications", NewInbox(reg))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		defer srv.Close()
-		log.Info("serving metrics", "addr", l.Addr().String()+"/metrics")
+		log.Info("serving /metrics, /tickets and /notifications", "addr", l.Addr().String())
 	}
 	log.Info("simulating support-bot traffic", "feedbackd", o.FeedbackdURL, "loki", o.LokiURL, "seed", o.Seed,
 		"rate", strconv.FormatFloat(o.Rate, 'g', -1, 64), "count", o.Count, "duration", o.Duration.String())

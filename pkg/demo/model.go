@@ -256,13 +256,8 @@ func (s *simulator) next() Interaction {
 	in.LogLines = append(in.LogLines, fmt.Sprintf("level=info msg=\"feedback received\" correlation_id=%s feedback_id=%s sentiment=%s reason=%s",
 		corr, fb.FeedbackID, fb.Sentiment, fb.Reason))
 
-	if fb.HasTag("harmful") || fb.HasTag("offensive") {
-		key := fmt.Sprintf("SUP-%d", 1000+s.n)
-		in.Follow = append(in.Follow, feedback.Event{
-			Kind: feedback.KindEscalation, FeedbackID: fb.FeedbackID, CorrelationID: corr, Model: model,
-			Ticket: &feedback.Ticket{System: "jira", Key: key, URL: "https://jira.example.com/browse/" + key},
-		})
-	}
+	// Harmful and offensive feedback is escalated by feedbackd's escalation
+	// rule, through the demo's ticket system (TicketSystem), not here.
 	if fb.Sentiment == feedback.Negative && s.rng.Float64() < reviewChance {
 		review := feedback.Event{
 			Kind: feedback.KindReview, FeedbackID: fb.FeedbackID, CorrelationID: corr, Model: model,

@@ -314,6 +314,11 @@ func TestComposeServicesAreWired(t *testing.T) {
 
 	hostPort(t, "feedbackd loki-url", fcfg.LokiURL, ports)
 	hostPort(t, "feedbackd elasticsearch-url", fcfg.ElasticsearchURL, ports)
+	hostPort(t, "feedbackd escalate-url", fcfg.EscalateURL, ports)
+	hostPort(t, "feedbackd notify-url", fcfg.NotifyURL, ports)
+	if fcfg.NotifySource != "elasticsearch" {
+		t.Errorf("feedbackd reads reports from %q, want elasticsearch (the stack has it)", fcfg.NotifySource)
+	}
 	hostPort(t, "feedback-demo feedbackd-url", dopts.FeedbackdURL, ports)
 	hostPort(t, "feedback-demo loki-url", dopts.LokiURL, ports)
 
