@@ -52,9 +52,9 @@ type Config struct {
 	// interactions: v3 fixes what v2 broke (Resolution), so feedbackd's
 	// close-the-loop rule notifies the users who reported it.
 	ResolveAfter int
-	Metrics       *Metrics
-	HTTPClient    *http.Client
-	Log           *slog.Logger
+	Metrics      *Metrics
+	HTTPClient   *http.Client
+	Log          *slog.Logger
 }
 
 // Stats is what a run produced and feedbackd accepted.
