@@ -429,3 +429,40 @@ func TestOptionsFromEnvironmentAndFlags(t *testing.T) {
 		t.Fatalf("a bad environment value must name the variable: %v", err)
 	}
 }
+
+// The demo's ticket system and notification service answer feedbackd's rules
+// as their contracts say: one ticket per Idempotency-Key, one notice per
+// resolution and user, and a 400 naming what is wrong otherwise.
+func TestTicketSystemAndInbox(t *testing.T) {
+	tickets, inbox := demo.NewTicketSystem(nil), demo.NewInbox(nil)
+	post := func(h http.Handler, key, body string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	first := post(tickets, "01JD1", `{"feedback_id":"01JD1","title":"[critical] harmful on support-bot v2"}`)
+	again := post(tickets, "01JD1", `{"feedback_id":"01JD1","title":"[critical] harmful on support-bot v2"}`)
+	other := post(tickets, "01JD2", `{"feedback_id":"01JD2"}`)
+	if first.Code != http.StatusCreated || first.Body.String() != again.Body.String() ||
+		first.Body.String() != `{"key":"SUP-1001","url":"https://jira.example.com/browse/SUP-1001"}`+"\n" ||
+		!strings.Contains(other.Body.String(), `"key":"SUP-1002"`) || tickets.Opened() != 2 {
+		t.Fatalf("tickets: %d %q, again %q, other %q, opened %d", first.Code, first.Body, again.Body, other.Body, tickets.Opened())
+	}
+	if rec := post(tickets, "", `{"feedback_id":"x"}`); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Idempotency-Key") {
+		t.Errorf("no key: %d %s", rec.Code, rec.Body)
+	}
+	if rec := post(inbox, "res-1:u-1", `{"user_id":"u-1","resolution_id":"res-1"}`); rec.Code != http.StatusAccepted {
+		t.Errorf("notice: %d %s", rec.Code, rec.Body)
+	}
+	post(inbox, "res-1:u-1", `{"user_id":"u-1","resolution_id":"res-1"}`)
+	if rec := post(inbox, "res-2:u-1", `{"user_id":"u-1","resolution_id":"res-1"}`); rec.Code != http.StatusBadRequest {
+		t.Errorf("a key of another resolution: %d", rec.Code)
+	}
+	if len(inbox.Users) != 1 || inbox.Users[0] != "u-1" {
+		t.Errorf("notified %v, want u-1 once", inbox.Users)
+	}
+}
