@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
@@ -143,5 +145,29 @@ func TestClustersRefuseOtherKinds(t *testing.T) {
 	res := run(t, ds, `{"queryType":"clusters","kind":"review"}`, time.Minute)
 	if res.Error == nil || !strings.Contains(res.Error.Error(), "kind") {
 		t.Fatalf("error %v, want one naming kind", res.Error)
+	}
+}
+
+// Under alert evaluation a cluster is one instance named by its id and label,
+// with its size as the one number.
+func TestClustersForAlertEvaluation(t *testing.T) {
+	url, _ := lokiCorpus(t)
+	ds := newDS(t, `{"loki":{"url":"`+url+`"}}`)
+	resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{
+		Queries: []backend.DataQuery{target("A", `{"queryType":"clusters","sentiment":"negative"}`, time.Minute)},
+		Headers: map[string]string{"FromAlert": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resp.Responses["A"]
+	if res.Error != nil || len(res.Frames) != 1 {
+		t.Fatalf("%v, %d frames", res.Error, len(res.Frames))
+	}
+	var names []string
+	for _, f := range res.Frames[0].Fields {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != "cluster_id,size,label" || res.Frames[0].Rows() == 0 {
+		t.Fatalf("fields %v, %d rows", names, res.Frames[0].Rows())
 	}
 }
