@@ -106,6 +106,7 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 	// centroid has it, so a comment is compared only with clusters it shares
 	// a term with.
 	var cents []map[int]float64
+	var sumsq []float64 // squared norm of each centroid, kept as terms are added
 	byTerm := map[int][]int{}
 	assign := make([]int, len(texts))
 	scores := []float64{}
@@ -125,7 +126,7 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 		at, top := -1, 0.0
 		sort.Ints(touched)
 		for _, c := range touched {
-			if s := scores[c] / norm(cents[c]); s >= opts.Threshold && s > top {
+			if s := scores[c] / math.Sqrt(sumsq[c]); s >= opts.Threshold && s > top {
 				at, top = c, s
 			}
 			scores[c] = 0
@@ -134,10 +135,13 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 	}
 	addTo := func(c int, v vec) {
 		for k, t := range v.terms {
-			if _, ok := cents[c][t]; !ok {
+			old, ok := cents[c][t]
+			if !ok {
 				byTerm[t] = append(byTerm[t], c)
 			}
-			cents[c][t] += v.w[k]
+			w := old + v.w[k]
+			cents[c][t] = w
+			sumsq[c] += w*w - old*old
 		}
 	}
 	for i, v := range vecs {
@@ -149,6 +153,7 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 		if c < 0 {
 			c = len(cents)
 			cents = append(cents, map[int]float64{})
+			sumsq = append(sumsq, 0)
 		}
 		assign[i] = c
 		addTo(c, v)
@@ -236,14 +241,6 @@ func tfidf(doc []int, df []int, n float64) vec {
 		v.w[k] /= math.Sqrt(sum)
 	}
 	return v
-}
-
-func norm(m map[int]float64) float64 {
-	var s float64
-	for _, w := range m {
-		s += w * w
-	}
-	return math.Sqrt(s)
 }
 
 func topTerms(cent map[int]float64, words []string, n int) []string {
