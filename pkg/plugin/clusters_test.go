@@ -171,3 +171,20 @@ func TestClustersForAlertEvaluation(t *testing.T) {
 		t.Fatalf("fields %v, %d rows", names, res.Frames[0].Rows())
 	}
 }
+
+// A query whose type is only in its JSON (Grafana leaves DataQuery.QueryType
+// empty for some callers) reaches the same handler as a typed one.
+func TestQueryTypeFromJSONOnly(t *testing.T) {
+	url, _ := lokiCorpus(t)
+	ds := newDS(t, `{"loki":{"url":"`+url+`"}}`)
+	q := target("A", `{"queryType":"clusters"}`, time.Minute)
+	q.QueryType = ""
+	resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{q}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resp.Responses["A"]
+	if res.Error != nil || len(res.Frames) != 1 || res.Frames[0].Name != "clusters" || res.Frames[0].Rows() == 0 {
+		t.Fatalf("%v %v", res.Error, res.Frames)
+	}
+}

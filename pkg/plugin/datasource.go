@@ -35,9 +35,12 @@ type Datasource struct {
 	sources     map[query.Source]Source
 	sourceErrs  map[query.Source]error
 	// prom is nil when Prometheus is not configured; promErr says why.
-	prom      *prom.Client
-	promErr   error
-	mux       *datasource.QueryTypeMux
+	prom    *prom.Client
+	promErr error
+	mux     *datasource.QueryTypeMux
+	// handlers answer each query type, for the mux and for queries whose
+	// type is only in their JSON.
+	handlers  map[query.Type]queryFunc
 	resources backend.CallResourceHandler
 }
 
@@ -48,14 +51,14 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 	if d.settingsErr == nil {
 		d.connect()
 	}
+	d.handlers = map[query.Type]queryFunc{
+		query.Breakdown: d.breakdown, query.Timeseries: d.timeseries, query.Feedback: d.feedback,
+		query.Versions: d.versions, query.Trace: d.trace, query.Reviews: d.reviews, query.Clusters: d.clusters,
+	}
 	d.mux = datasource.NewQueryTypeMux()
-	d.mux.HandleFunc(string(query.Breakdown), d.handle(d.breakdown))
-	d.mux.HandleFunc(string(query.Timeseries), d.handle(d.timeseries))
-	d.mux.HandleFunc(string(query.Feedback), d.handle(d.feedback))
-	d.mux.HandleFunc(string(query.Versions), d.handle(d.versions))
-	d.mux.HandleFunc(string(query.Trace), d.handle(d.trace))
-	d.mux.HandleFunc(string(query.Reviews), d.handle(d.reviews))
-	d.mux.HandleFunc(string(query.Clusters), d.handle(d.clusters))
+	for t, fn := range d.handlers {
+		d.mux.HandleFunc(string(t), d.handle(fn))
+	}
 	// Empty type: the query's JSON decides (breakdown by default); any other
 	// type reaches here too and gets a clear error from query.Parse.
 	d.mux.HandleFunc("", d.handle(d.byJSONType))
@@ -137,24 +140,11 @@ func (d *Datasource) source(s query.Source) (Source, error) {
 }
 
 func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) backend.DataResponse {
-	switch q.Type {
-	case query.Breakdown:
-		return d.breakdown(ctx, q, src)
-	case query.Timeseries:
-		return d.timeseries(ctx, q, src)
-	case query.Feedback:
-		return d.feedback(ctx, q, src)
-	case query.Versions:
-		return d.versions(ctx, q, src)
-	case query.Trace:
-		return d.trace(ctx, q, src)
-	case query.Reviews:
-		return d.reviews(ctx, q, src)
-	case query.Clusters:
-		return d.clusters(ctx, q, src)
+	if fn, ok := d.handlers[q.Type]; ok {
+		return fn(ctx, q, src)
 	}
 	return backend.ErrorResponseWithErrorSource(backend.DownstreamError(
-		fmt.Errorf("query type %q is not available yet in this version of the data source", q.Type)))
+		fmt.Errorf("query type %q is not available in this version of the data source", q.Type)))
 }
 
 // errorResponse keeps the executed query visible next to the error, so the

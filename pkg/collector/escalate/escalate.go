@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -56,8 +55,7 @@ type Escalator struct {
 	hook *webhook.Hook
 	// opened remembers tickets opened for the batch being delivered, so a
 	// retry of that batch does not open them again; it is emptied once the
-	// batch is acknowledged.
-	mu     sync.Mutex
+	// batch is acknowledged. Deliver is never called concurrently.
 	opened map[string]opened
 }
 
@@ -138,9 +136,7 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 		if !x.Escalates(&e) {
 			continue
 		}
-		x.mu.Lock()
 		o, ok := x.opened[e.FeedbackID]
-		x.mu.Unlock()
 		if !ok {
 			t, err := x.open(ctx, &e)
 			if refused, ok := webhook.AsRefused(err); ok {
@@ -151,9 +147,7 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 				return err
 			}
 			o = opened{ticket: t, at: x.cfg.Now()}
-			x.mu.Lock()
 			x.opened[e.FeedbackID] = o
-			x.mu.Unlock()
 		}
 		line, err := escalation(&e, o)
 		if err != nil {
@@ -167,13 +161,8 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 			return fmt.Errorf("spooling escalation events: %w", err)
 		}
 	}
-	x.mu.Lock()
 	clear(x.opened)
-	x.mu.Unlock()
-	if len(rejected) > 0 {
-		return &sink.RejectedError{Rejections: rejected}
-	}
-	return nil
+	return sink.Rejected(rejected)
 }
 
 // escalation is the event recording the ticket, as the collector would

@@ -18,7 +18,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
@@ -63,7 +62,7 @@ type Notifier struct {
 	hook *webhook.Hook
 	// sent remembers the notices of the batch being delivered, so a retry
 	// neither notifies a user twice nor changes the notification events.
-	mu   sync.Mutex
+	// Deliver is never called concurrently.
 	sent map[string]time.Time
 }
 
@@ -141,9 +140,7 @@ func (n *Notifier) Deliver(ctx context.Context, batch []sink.Record) error {
 		}
 		for _, user := range sortedUsers(reports) {
 			key := res.ResolutionID + ":" + user
-			n.mu.Lock()
 			at, done := n.sent[key]
-			n.mu.Unlock()
 			if !done {
 				_, err := n.hook.Post(ctx, key, n.notice(&res, user, reports[user]))
 				if refused, ok := webhook.AsRefused(err); ok {
@@ -155,9 +152,7 @@ func (n *Notifier) Deliver(ctx context.Context, batch []sink.Record) error {
 					return fmt.Errorf("notification webhook: %w", err)
 				}
 				at = n.cfg.Now()
-				n.mu.Lock()
 				n.sent[key] = at
-				n.mu.Unlock()
 			}
 			for _, e := range reports[user] {
 				line, err := n.notification(&res, e, at)
@@ -173,13 +168,8 @@ func (n *Notifier) Deliver(ctx context.Context, batch []sink.Record) error {
 			return fmt.Errorf("spooling notification events: %w", err)
 		}
 	}
-	n.mu.Lock()
 	clear(n.sent)
-	n.mu.Unlock()
-	if len(rejected) > 0 {
-		return &sink.RejectedError{Rejections: rejected}
-	}
-	return nil
+	return sink.Rejected(rejected)
 }
 
 // Reports finds, by user id, the negative feedback on res's model that res

@@ -3,11 +3,14 @@
 package sink
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Record is one spooled event on its way to a sink.
@@ -32,6 +35,7 @@ type Record struct {
 // the reason and retries nothing else from the batch.
 type Sink interface {
 	Name() string
+	// Deliver is called by the sink's one delivery loop, never concurrently.
 	Deliver(ctx context.Context, batch []Record) error
 	// Ping checks reachability for /readyz.
 	Ping(ctx context.Context) error
@@ -52,6 +56,39 @@ type RejectedError struct {
 func (e *RejectedError) Error() string {
 	return fmt.Sprintf("%d record(s) rejected permanently, first: seq %d: %s",
 		len(e.Rejections), e.Rejections[0].Seq, e.Rejections[0].Reason)
+}
+
+// Rejected is what Deliver returns for rs: nil when empty, else a
+// *RejectedError listing them in spool order.
+func Rejected(rs []Rejection) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	slices.SortFunc(rs, func(a, b Rejection) int { return cmp.Compare(a.Seq, b.Seq) })
+	return &RejectedError{Rejections: rs}
+}
+
+// Both destinations keep nanoseconds since the epoch in an int64 (Loki's
+// entry timestamps, Elasticsearch's date_nanos).
+var (
+	minTime = time.Unix(0, 0)
+	maxTime = time.Unix(0, 1<<63-1)
+)
+
+// EventTime parses a spooled event's timestamp for the destination name
+// (which prefixes the errors) and checks that it can be stored there.
+func EventTime(name, timestamp string) (time.Time, error) {
+	if timestamp == "" {
+		return time.Time{}, fmt.Errorf("%s: event has no timestamp", name)
+	}
+	ts, err := time.Parse(time.RFC3339Nano, timestamp)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: event timestamp %q is not RFC 3339: %v", name, timestamp, err)
+	}
+	if ts.Before(minTime) || ts.After(maxTime) {
+		return time.Time{}, fmt.Errorf("%s: event timestamp %q is outside the range it stores (1970 to 2262)", name, timestamp)
+	}
+	return ts, nil
 }
 
 // AsRejected unwraps a *RejectedError.

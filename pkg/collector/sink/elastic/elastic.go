@@ -9,7 +9,6 @@ package elastic
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -251,34 +249,17 @@ func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
 		}
 		rejections = append(rejections, refused...)
 	}
-	if len(rejections) == 0 {
-		return nil
-	}
-	slices.SortFunc(rejections, func(a, b sink.Rejection) int { return cmp.Compare(a.Seq, b.Seq) })
-	return &sink.RejectedError{Rejections: rejections}
+	return sink.Rejected(rejections)
 }
-
-var (
-	minTime = time.Unix(0, 0)
-	maxTime = time.Unix(0, 1<<63-1)
-)
 
 func (s *Sink) prepare(rec sink.Record) (doc, error) {
 	var ev event
 	if err := json.Unmarshal(rec.Line, &ev); err != nil {
 		return doc{}, fmt.Errorf("elasticsearch: event is not a JSON object with the expected fields: %v", err)
 	}
-	if ev.Timestamp == "" {
-		return doc{}, errors.New("elasticsearch: event has no timestamp")
-	}
-	ts, err := time.Parse(time.RFC3339Nano, ev.Timestamp)
+	ts, err := sink.EventTime("elasticsearch", ev.Timestamp)
 	if err != nil {
-		return doc{}, fmt.Errorf("elasticsearch: event timestamp %q is not RFC 3339: %v", ev.Timestamp, err)
-	}
-	if ts.Before(minTime) || ts.After(maxTime) {
-		// The template maps timestamp as date_nanos, which covers exactly
-		// this range.
-		return doc{}, fmt.Errorf("elasticsearch: event timestamp %q is outside the range of date_nanos (1970 to 2262)", ev.Timestamp)
+		return doc{}, err
 	}
 	id, err := documentID(ev, rec.Line)
 	if err != nil {

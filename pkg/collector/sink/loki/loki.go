@@ -10,7 +10,6 @@ package loki
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -184,11 +183,7 @@ func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
 		}
 		rejections = append(rejections, refused...)
 	}
-	if len(rejections) == 0 {
-		return nil
-	}
-	slices.SortFunc(rejections, func(a, b sink.Rejection) int { return cmp.Compare(a.Seq, b.Seq) })
-	return &sink.RejectedError{Rejections: rejections}
+	return sink.Rejected(rejections)
 }
 
 func prepare(rec sink.Record) (entry, error) {
@@ -196,16 +191,9 @@ func prepare(rec sink.Record) (entry, error) {
 	if err := json.Unmarshal(rec.Line, &ev); err != nil {
 		return entry{}, fmt.Errorf("loki: event is not a JSON object with the expected fields: %v", err)
 	}
-	if ev.Timestamp == "" {
-		return entry{}, errors.New("loki: event has no timestamp")
-	}
-	ts, err := time.Parse(time.RFC3339Nano, ev.Timestamp)
+	ts, err := sink.EventTime("loki", ev.Timestamp)
 	if err != nil {
-		return entry{}, fmt.Errorf("loki: event timestamp %q is not RFC 3339: %v", ev.Timestamp, err)
-	}
-	if ts.Before(minTime) || ts.After(maxTime) {
-		// Loki stores nanoseconds since the epoch in an int64.
-		return entry{}, fmt.Errorf("loki: event timestamp %q is outside the range Loki can store (1970 to 2262)", ev.Timestamp)
+		return entry{}, err
 	}
 	if ev.Kind == "" {
 		return entry{}, errors.New("loki: event has no kind")
@@ -216,11 +204,6 @@ func prepare(rec sink.Record) (entry, error) {
 	}
 	return entry{seq: rec.Seq, labels: labels, ts: ts, line: string(rec.Line)}, nil
 }
-
-var (
-	minTime = time.Unix(0, 0)
-	maxTime = time.Unix(0, 1<<63-1)
-)
 
 // streamLabels renders the stream selector exactly as DESIGN.md §3 allows:
 // nothing with per-event cardinality is ever a label, and sentiment only
