@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
 	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 )
@@ -175,48 +175,9 @@ func esStandIn(t *testing.T, rec *recorder) *httptest.Server {
 	}))
 }
 
-func buildFeedbackd(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "feedbackd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/feedbackloop/modelfeedback/pkg/cmd/feedbackd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-type daemon struct {
-	cmd  *exec.Cmd
-	base string
-	log  *bytes.Buffer
-}
-
-func startDaemon(t *testing.T, bin string, args ...string) *daemon {
-	t.Helper()
-	addr := freePort(t)
-	d := &daemon{base: "http://" + addr, log: &bytes.Buffer{}}
-	d.cmd = exec.Command(bin, append([]string{"--listen", addr, "--log-level", "warn"}, args...)...)
-	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 300; i++ {
-		resp, err := http.Get(d.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return d
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	d.cmd.Process.Kill()
-	d.cmd.Wait()
-	t.Fatalf("feedbackd did not come up:\n%s", d.log)
-	return nil
-}
-
 // load posts batches of feedback from several clients until stop is closed
 // or the daemon is gone, and records the ids of every 202.
-func load(d *daemon, workers int, stop <-chan struct{}, acked func([]string)) *sync.WaitGroup {
+func load(d *feedbackdtest.Daemon, workers int, stop <-chan struct{}, acked func([]string)) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 10 * time.Second}
 	for w := 0; w < workers; w++ {
@@ -239,7 +200,7 @@ func load(d *daemon, workers int, stop <-chan struct{}, acked func([]string)) *s
 					fmt.Fprintf(&b, `{"kind":"feedback","correlation_id":"w%d-%d-%d","model":{"id":"crash-bot","version":"v1"},"sentiment":"negative","reason":"latency","comment":"slow answer %d"}`, w, i, j, j)
 				}
 				b.WriteByte(']')
-				resp, err := client.Post(d.base+"/v1/feedback", "application/json", strings.NewReader(b.String()))
+				resp, err := client.Post(d.Base+"/v1/feedback", "application/json", strings.NewReader(b.String()))
 				if err != nil {
 					return // killed
 				}
@@ -260,7 +221,7 @@ func load(d *daemon, workers int, stop <-chan struct{}, acked func([]string)) *s
 // restart it, and check that every event ever answered with 202 reached both
 // sinks.
 func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
-	bin := buildFeedbackd(t)
+	bin := feedbackdtest.Build(t)
 	lokiRec, esRec := newRecorder(13), newRecorder(11)
 	loki, es := lokiStandIn(t, lokiRec), esStandIn(t, esRec)
 	defer loki.Close()
@@ -280,15 +241,15 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	const kills = 5
 	for round := 0; round < kills; round++ {
-		d := startDaemon(t, bin, args...)
+		d := feedbackdtest.Start(t, bin, args...)
 		stop := make(chan struct{})
 		before := len(acked)
 		wg := load(d, 8, stop, record)
 		time.Sleep(time.Duration(200+rand.IntN(800)) * time.Millisecond)
-		if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := d.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		d.cmd.Wait()
+		d.Cmd.Wait()
 		close(stop)
 		wg.Wait()
 		mu.Lock()
@@ -300,7 +261,7 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 		t.Fatal("no event was acknowledged: the test proved nothing")
 	}
 
-	d := startDaemon(t, bin, args...)
+	d := feedbackdtest.Start(t, bin, args...)
 	var lokiMissing, esMissing []string
 	for i := 0; i < 1200; i++ {
 		lokiMissing, esMissing = lokiRec.missing(acked), esRec.missing(acked)
@@ -309,14 +270,14 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.cmd.Wait(); err != nil {
-		t.Errorf("graceful stop after the crashes: %v\n%s", err, d.log)
+	if err := d.Cmd.Wait(); err != nil {
+		t.Errorf("graceful stop after the crashes: %v\n%s", err, d.Log)
 	}
 	if len(lokiMissing)+len(esMissing) > 0 {
-		t.Logf("feedbackd log of the last run:\n%s", d.log)
+		t.Logf("feedbackd log of the last run:\n%s", d.Log)
 		t.Fatalf("of %d acknowledged events, %d never reached Loki (e.g. %v) and %d never reached Elasticsearch (e.g. %v)",
 			len(acked), len(lokiMissing), first(lokiMissing), len(esMissing), first(esMissing))
 	}

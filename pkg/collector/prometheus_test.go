@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/config"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
 )
 
 // startFeedbackd runs the real assembly (collector.Run) on a free loopback
@@ -60,16 +60,6 @@ func postJSON(t *testing.T, url, body string) {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, b)
 	}
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func prometheusBinary(t *testing.T) string {
@@ -126,7 +116,7 @@ scrape_configs:
 `, target)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freePort(t)
+	promAddr := feedbackdtest.FreeAddr(t)
 	var promLog strings.Builder
 	cmd := exec.Command(bin,
 		"--config.file="+promCfg,

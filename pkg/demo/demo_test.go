@@ -7,10 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
 	"github.com/feedbackloop/modelfeedback/pkg/demo"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 	"github.com/feedbackloop/modelfeedback/pkg/stats"
@@ -160,52 +159,6 @@ func esStandIn(t *testing.T, d *delivered) *httptest.Server {
 	return srv
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startFeedbackd builds and starts the real feedbackd binary with both sinks
-// pointed at the stand-ins, and any further options.
-func startFeedbackd(t *testing.T, lokiURL, esURL string, more ...string) string {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "feedbackd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/feedbackloop/modelfeedback/pkg/cmd/feedbackd").CombinedOutput(); err != nil {
-		t.Fatalf("go build feedbackd: %v\n%s", err, out)
-	}
-	addr := freeAddr(t)
-	var log bytes.Buffer
-	cmd := exec.Command(bin, append([]string{"--listen", addr, "--spool-dir", filepath.Join(dir, "spool"), "--log-level", "warn",
-		"--loki-url", lokiURL, "--elasticsearch-url", esURL}, more...)...)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("feedbackd log:\n%s", log.String())
-		}
-	})
-	base := "http://" + addr
-	for i := 0; i < 200; i++ {
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			return base
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	t.Fatalf("feedbackd did not come up:\n%s", log.String())
-	return ""
-}
-
 func key(e feedback.Event) string { return string(e.Kind) + "|" + e.FeedbackID + "|" + e.CorrelationID }
 
 // The demo's traffic goes through the real feedbackd into both stores, and
@@ -219,7 +172,8 @@ func TestDemoThroughFeedbackdShowsTheRegression(t *testing.T) {
 	tickets := demo.NewTicketSystem(nil)
 	ticketSrv := httptest.NewServer(tickets)
 	defer ticketSrv.Close()
-	base := startFeedbackd(t, loki.URL, es.URL, "--escalate-url", ticketSrv.URL+"/tickets", "--escalate-system", "jira")
+	base := feedbackdtest.Start(t, feedbackdtest.Build(t), "--spool-dir", filepath.Join(t.TempDir(), "spool"),
+		"--loki-url", loki.URL, "--elasticsearch-url", es.URL, "--escalate-url", ticketSrv.URL+"/tickets", "--escalate-system", "jira").Base
 
 	metrics := demo.NewMetrics(prometheus.NewRegistry())
 	const interactions = 1200

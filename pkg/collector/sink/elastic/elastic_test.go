@@ -1,7 +1,6 @@
 package elastic
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -12,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,6 +21,7 @@ import (
 
 	elastictemplate "github.com/feedbackloop/modelfeedback/deploy/elasticsearch"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 )
 
 // esRequest is one request as the fake Elasticsearch saw it.
@@ -185,17 +184,7 @@ func writeBulk(w http.ResponseWriter, items []string) {
 
 func loadEvents(t *testing.T) [][]byte {
 	t.Helper()
-	f, err := os.Open("testdata/events.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, slices.Clone(sc.Bytes()))
-	}
+	lines := sinktest.Lines(t, "testdata/events.jsonl")
 	if len(lines) != 7 {
 		t.Fatalf("testdata has %d events, want 7", len(lines))
 	}
@@ -213,13 +202,7 @@ const (
 	evNotification
 )
 
-func records(lines ...[]byte) []sink.Record {
-	recs := make([]sink.Record, len(lines))
-	for i, l := range lines {
-		recs[i] = sink.Record{Seq: uint64(100 + i), Line: l}
-	}
-	return recs
-}
+func records(lines ...[]byte) []sink.Record { return sinktest.Records(lines...) }
 
 func newSink(t *testing.T, cfg Config) *Sink {
 	t.Helper()

@@ -1,7 +1,6 @@
 package loki
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -24,6 +23,7 @@ import (
 	"github.com/grafana/loki/pkg/push"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 )
 
 // received is one request as the fake Loki saw it.
@@ -107,24 +107,7 @@ func (f *fakeLoki) pushedLines() []string {
 	return lines
 }
 
-func loadEvents(t *testing.T) [][]byte {
-	t.Helper()
-	f, err := os.Open("testdata/events.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var lines [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		lines = append(lines, slices.Clone(sc.Bytes()))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return lines
-}
+func loadEvents(t *testing.T) [][]byte { return sinktest.Lines(t, "testdata/events.jsonl") }
 
 // event picks the first corpus line of a kind.
 func corpusEvent(t *testing.T, kind string) []byte {
@@ -138,13 +121,7 @@ func corpusEvent(t *testing.T, kind string) []byte {
 	return nil
 }
 
-func records(lines ...[]byte) []sink.Record {
-	recs := make([]sink.Record, len(lines))
-	for i, l := range lines {
-		recs[i] = sink.Record{Seq: uint64(100 + i), Line: l}
-	}
-	return recs
-}
+func records(lines ...[]byte) []sink.Record { return sinktest.Records(lines...) }
 
 func newSink(t *testing.T, cfg Config) *Sink {
 	t.Helper()

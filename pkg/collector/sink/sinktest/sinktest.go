@@ -1,0 +1,42 @@
+// Package sinktest holds what the sink tests share: spooled lines read from
+// a JSON-lines file, and records made of them.
+package sinktest
+
+import (
+	"bufio"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+)
+
+// Lines reads every line of the JSON-lines file at path, as spooled lines.
+func Lines(t testing.TB, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, slices.Clone(sc.Bytes()))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+// Records are lines as the delivery loop hands them over, at spool
+// positions 100, 101, …
+func Records(lines ...[]byte) []sink.Record {
+	recs := make([]sink.Record, len(lines))
+	for i, l := range lines {
+		recs[i] = sink.Record{Seq: uint64(100 + i), Line: l}
+	}
+	return recs
+}
