@@ -1,7 +1,6 @@
-import React, { ChangeEvent, useEffect, useMemo, useRef, useState } from 'react';
+import React, { ChangeEvent, useMemo, useRef } from 'react';
 import { css } from '@emotion/css';
 import { QueryEditorProps } from '@grafana/data';
-import { getTemplateSrv } from '@grafana/runtime';
 import {
   Button,
   Combobox,
@@ -44,16 +43,21 @@ import {
   QUERY_TYPES,
   QueryOptionKey,
   SENTIMENTS,
-  SOURCES,
   TAXONOMY_TAGS,
 } from '../types';
+import {
+  DEFAULT_SOURCE_VALUE,
+  lookupRange,
+  uniq,
+  useResourceValues,
+  useSourceOptions,
+  variableNames,
+} from './editorSupport';
 import { SuggestInput } from './SuggestInput';
 
 export type Props = QueryEditorProps<DataSource, FeedbackQuery, FeedbackDataSourceOptions>;
 
 const LABEL_WIDTH = 14;
-const MINUTE = 60_000;
-const DEFAULT_SOURCE_VALUE = '';
 
 /**
  * A new query type keeps only the settings it uses (QUERY_TYPE_OPTIONS): a hidden setting must not change, or
@@ -93,60 +97,8 @@ function HiddenLabel({ htmlFor, children }: { htmlFor: string; children: string 
   );
 }
 
-function uniq(values: Array<string | undefined>): string[] {
-  const seen = new Set<string>();
-  for (const v of values) {
-    if (v) {
-      seen.add(v);
-    }
-  }
-  return [...seen];
-}
-
 function toOptions(values: string[]): Array<ComboboxOption<string>> {
   return values.map((value) => ({ value, label: value }));
-}
-
-/** `$name` for each dashboard variable, offered in the multi-selects. */
-function variableNames(): string[] {
-  try {
-    return getTemplateSrv()
-      .getVariables()
-      .map((v) => `$${v.name}`);
-  } catch {
-    return [];
-  }
-}
-
-/** Loads values from a resource endpoint for the current source and (minute-rounded) time range. */
-function useResourceValues(
-  datasource: DataSource,
-  path: 'tags' | 'fields',
-  source: FeedbackSource,
-  from?: number,
-  to?: number
-): string[] {
-  const [values, setValues] = useState<string[]>([]);
-  useEffect(() => {
-    let cancelled = false;
-    datasource
-      .fetchValues(path, { source, from, to })
-      .then((result) => {
-        if (!cancelled) {
-          setValues(result);
-        }
-      })
-      .catch(() => {
-        // The editor falls back to the static lists; the query itself reports backend errors.
-        if (!cancelled) {
-          setValues([]);
-        }
-      });
-    return () => {
-      cancelled = true;
-    };
-  }, [datasource, path, source, from, to]);
-  return values;
 }
 
 export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: Props) {
@@ -154,8 +106,7 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
   const shown = QUERY_TYPE_OPTIONS[queryType] ?? QUERY_TYPE_OPTIONS[DEFAULT_QUERY.queryType!];
   const has = (option: QueryOptionKey) => shown.includes(option);
   const source = query.source ?? datasource.defaultSource;
-  const from = range ? Math.floor(range.from.valueOf() / MINUTE) * MINUTE : undefined;
-  const to = range ? Math.ceil(range.to.valueOf() / MINUTE) * MINUTE : undefined;
+  const { from, to } = lookupRange(range);
 
   const fetchedTags = useResourceValues(datasource, 'tags', source, from, to);
   const fetchedFields = useResourceValues(datasource, 'fields', source, from, to);
@@ -181,17 +132,7 @@ export function QueryEditor({ datasource, query, onChange, onRunQuery, range }: 
         : METRICS,
     [query.metric]
   );
-  const sourceOptions = useMemo(
-    () => [
-      {
-        value: DEFAULT_SOURCE_VALUE,
-        label: 'Default',
-        description: `The data source's default source (${datasource.defaultSource})`,
-      },
-      ...SOURCES,
-    ],
-    [datasource.defaultSource]
-  );
+  const sourceOptions = useSourceOptions(datasource.defaultSource);
 
   /**
    * Changes the query and runs it, once per distinct query: Combobox (downshift) calls its onChange again, with

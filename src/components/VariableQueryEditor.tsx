@@ -1,6 +1,5 @@
-import React, { ChangeEvent, useEffect, useMemo, useState } from 'react';
+import React, { ChangeEvent, useMemo, useState } from 'react';
 import { QueryEditorProps } from '@grafana/data';
-import { getTemplateSrv } from '@grafana/runtime';
 import { Combobox, ComboboxOption, InlineField, InlineFieldRow, RadioButtonGroup, Stack, Text } from '@grafana/ui';
 
 import type { DataSource } from '../datasource';
@@ -10,11 +9,18 @@ import {
   FeedbackVariableDataQuery,
   FeedbackVariableQuery,
   FILTER_FIELDS,
-  SOURCES,
   VARIABLE_RESOURCES,
   VariableResource,
 } from '../types';
 import { DEFAULT_VARIABLE_QUERY, describeVariableQuery, parseVariableQuery } from '../variables';
+import {
+  DEFAULT_SOURCE_VALUE,
+  lookupRange,
+  uniq,
+  useResourceValues,
+  useSourceOptions,
+  variableNames,
+} from './editorSupport';
 import { SuggestInput } from './SuggestInput';
 
 /** The props Grafana passes to a CustomVariableSupport editor. */
@@ -26,24 +32,8 @@ export type VariableQueryEditorProps = QueryEditorProps<
 >;
 
 const LABEL_WIDTH = 14;
-const DEFAULT_SOURCE_VALUE = '';
-const MINUTE = 60_000;
 /** Grafana stores a variable query as a DataQuery. */
 const REF_ID = 'FeedbackVariableQuery';
-
-function variableNames(): string[] {
-  try {
-    return getTemplateSrv()
-      .getVariables()
-      .map((v) => `$${v.name}`);
-  } catch {
-    return [];
-  }
-}
-
-function uniq(values: string[]): string[] {
-  return [...new Set(values.filter((v) => v !== ''))];
-}
 
 /** Keeps only the parameters the resource uses. */
 function clean(query: FeedbackVariableQuery): FeedbackVariableQuery {
@@ -81,23 +71,15 @@ export function VariableQueryEditor({ query: stored, onChange, datasource, range
   const variables = useMemo(() => variableNames(), []);
   // The look-ups for suggestions cover the dashboard's time range (minute-rounded, so that they are not redone on
   // every render of a relative range).
-  const from = range ? Math.floor(range.from.valueOf() / MINUTE) * MINUTE : undefined;
-  const to = range ? Math.ceil(range.to.valueOf() / MINUTE) * MINUTE : undefined;
-  const [fetchedFields, setFetchedFields] = useState<string[]>([]);
-  const wantsFields = query.resource === 'field-values';
-  useEffect(() => {
-    if (!wantsFields) {
-      return;
-    }
-    let cancelled = false;
-    datasource
-      .fetchValues('fields', { source: query.source, from, to })
-      .then((fields) => !cancelled && setFetchedFields(fields))
-      .catch(() => !cancelled && setFetchedFields([]));
-    return () => {
-      cancelled = true;
-    };
-  }, [datasource, wantsFields, query.source, from, to]);
+  const { from, to } = lookupRange(range);
+  const fetchedFields = useResourceValues(
+    datasource,
+    'fields',
+    query.source,
+    from,
+    to,
+    query.resource === 'field-values'
+  );
 
   const fieldOptions = useMemo<Array<ComboboxOption<string>>>(
     () =>
@@ -107,17 +89,7 @@ export function VariableQueryEditor({ query: stored, onChange, datasource, range
       })),
     [fetchedFields, query.field, variables]
   );
-  const sourceOptions = useMemo(
-    () => [
-      {
-        value: DEFAULT_SOURCE_VALUE,
-        label: 'Default',
-        description: `The data source's default source (${datasource.defaultSource})`,
-      },
-      ...SOURCES,
-    ],
-    [datasource.defaultSource]
-  );
+  const sourceOptions = useSourceOptions(datasource.defaultSource);
 
   /** Saves the query (Grafana then refreshes the variable's preview). */
   const commit = (next: FeedbackVariableQuery) => {
