@@ -110,6 +110,37 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
     </Field>
   );
 
+  /** Basic auth user and password of one backend; elasticsearch adds that an API key is the alternative. */
+  const basicAuth = (
+    section: 'loki' | 'elasticsearch' | 'prometheus',
+    idPrefix: string,
+    passwordKey: SecretKey,
+    alternative = ''
+  ) => (
+    <>
+      <Field
+        label="Basic auth user"
+        description={`User for HTTP basic authentication; its password is below.${alternative}`}
+      >
+        <Input
+          id={`config-${idPrefix}-basic-auth-user`}
+          width={INPUT_WIDTH}
+          placeholder="user"
+          autoComplete="off"
+          value={jsonData[section]?.basicAuthUser ?? ''}
+          onChange={onSettingChange(section, 'basicAuthUser')}
+        />
+      </Field>
+      {secret(
+        passwordKey,
+        `config-${idPrefix}-password`,
+        'Basic auth password',
+        'Stored encrypted; only sent to the backend.',
+        'password'
+      )}
+    </>
+  );
+
   return (
     <>
       <FieldSet label="General">
@@ -157,23 +188,7 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
             onChange={onSettingChange('loki', 'tenant')}
           />
         </Field>
-        <Field label="Basic auth user" description="User for HTTP basic authentication; its password is below.">
-          <Input
-            id="config-loki-basic-auth-user"
-            width={INPUT_WIDTH}
-            placeholder="user"
-            autoComplete="off"
-            value={loki.basicAuthUser ?? ''}
-            onChange={onSettingChange('loki', 'basicAuthUser')}
-          />
-        </Field>
-        {secret(
-          'lokiPassword',
-          'config-loki-password',
-          'Basic auth password',
-          'Stored encrypted; only sent to the backend.',
-          'password'
-        )}
+        {basicAuth('loki', 'loki', 'lokiPassword')}
         {secret(
           'lokiToken',
           'config-loki-token',
@@ -217,26 +232,7 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
             onChange={onSettingChange('elasticsearch', 'timeField')}
           />
         </Field>
-        <Field
-          label="Basic auth user"
-          description="User for HTTP basic authentication; its password is below. Use either basic auth or an API key."
-        >
-          <Input
-            id="config-es-basic-auth-user"
-            width={INPUT_WIDTH}
-            placeholder="user"
-            autoComplete="off"
-            value={elasticsearch.basicAuthUser ?? ''}
-            onChange={onSettingChange('elasticsearch', 'basicAuthUser')}
-          />
-        </Field>
-        {secret(
-          'elasticsearchPassword',
-          'config-es-password',
-          'Basic auth password',
-          'Stored encrypted; only sent to the backend.',
-          'password'
-        )}
+        {basicAuth('elasticsearch', 'es', 'elasticsearchPassword', ' Use either basic auth or an API key.')}
         {secret(
           'elasticsearchApiKey',
           'config-es-api-key',
@@ -283,23 +279,7 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
             onChange={onSettingChange('prometheus', 'latencyQuery')}
           />
         </Field>
-        <Field label="Basic auth user" description="User for HTTP basic authentication; its password is below.">
-          <Input
-            id="config-prom-basic-auth-user"
-            width={INPUT_WIDTH}
-            placeholder="user"
-            autoComplete="off"
-            value={prometheus.basicAuthUser ?? ''}
-            onChange={onSettingChange('prometheus', 'basicAuthUser')}
-          />
-        </Field>
-        {secret(
-          'prometheusPassword',
-          'config-prom-password',
-          'Basic auth password',
-          'Stored encrypted; only sent to the backend.',
-          'password'
-        )}
+        {basicAuth('prometheus', 'prom', 'prometheusPassword')}
         {secret(
           'prometheusToken',
           'config-prom-token',
