@@ -18,8 +18,7 @@ import (
 	"time"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
-	"github.com/golang/snappy"
-	"github.com/grafana/loki/pkg/push"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 )
 
 // recorder stands in for Loki or Elasticsearch: it stores the feedback_id of
@@ -93,11 +92,7 @@ func lokiStandIn(t *testing.T, rec *recorder) *httptest.Server {
 				http.Error(w, "ingester unavailable", http.StatusServiceUnavailable)
 				return
 			}
-			raw, err := snappy.Decode(nil, body)
-			var req push.PushRequest
-			if err == nil {
-				err = req.Unmarshal(raw)
-			}
+			req, err := sinktest.DecodePush(body)
 			if err != nil {
 				t.Errorf("loki stand-in: bad push body: %v", err)
 				http.Error(w, err.Error(), http.StatusBadRequest)

@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 	"github.com/feedbackloop/modelfeedback/pkg/demo"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 	"github.com/feedbackloop/modelfeedback/pkg/stats"
@@ -93,11 +93,7 @@ func lokiStandIn(t *testing.T, d *delivered) *httptest.Server {
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
-			raw, err := snappy.Decode(nil, body)
-			var req push.PushRequest
-			if err == nil {
-				err = req.Unmarshal(raw)
-			}
+			req, err := sinktest.DecodePush(body)
 			if err != nil {
 				t.Errorf("loki stand-in: bad push body: %v", err)
 				http.Error(w, err.Error(), http.StatusBadRequest)

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
@@ -61,16 +60,9 @@ func (f *fakeLoki) serve(w http.ResponseWriter, r *http.Request) {
 			f.t.Errorf("read push body: %v", err)
 			return
 		}
-		raw, err := snappy.Decode(nil, body)
-		if err != nil {
-			f.t.Errorf("push body is not snappy block encoded: %v", err)
-			http.Error(w, "snappy: corrupt input", http.StatusBadRequest)
-			return
-		}
-		p = &push.PushRequest{}
-		if err := p.Unmarshal(raw); err != nil {
-			f.t.Errorf("push body is not a PushRequest: %v", err)
-			http.Error(w, "proto: bad", http.StatusBadRequest)
+		if p, err = sinktest.DecodePush(body); err != nil {
+			f.t.Errorf("push body: %v", err)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		rec.Push = p

@@ -1,12 +1,17 @@
-// Package sinktest holds what the sink tests share: spooled lines read from
-// a JSON-lines file, and records made of them.
+// Package sinktest holds what the tests of the sinks (and of feedbackd
+// against stand-ins) share: spooled lines read from a JSON-lines file,
+// records made of them, and Loki's push encoding read back.
 package sinktest
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 )
@@ -39,4 +44,18 @@ func Records(lines ...[]byte) []sink.Record {
 		recs[i] = sink.Record{Seq: uint64(100 + i), Line: l}
 	}
 	return recs
+}
+
+// DecodePush reads a Loki push body as Loki does: snappy block encoding
+// around a protobuf PushRequest.
+func DecodePush(body []byte) (*push.PushRequest, error) {
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		return nil, fmt.Errorf("not snappy block encoded: %w", err)
+	}
+	var req push.PushRequest
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, fmt.Errorf("not a PushRequest: %w", err)
+	}
+	return &req, nil
 }
