@@ -12,11 +12,13 @@
 package escalate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +59,9 @@ type Escalator struct {
 	// retry of that batch does not open them again; it is emptied once the
 	// batch is acknowledged. Deliver is never called concurrently.
 	opened map[string]opened
+	// marks are the bytes an escalated event's line must contain (see
+	// Deliver).
+	marks [][]byte
 }
 
 type opened struct {
@@ -91,7 +96,13 @@ func New(cfg Config) (*Escalator, error) {
 	if cfg.Append == nil {
 		return nil, errors.New("escalate: no spool to append to")
 	}
-	return &Escalator{cfg: cfg, hook: hook, opened: map[string]opened{}}, nil
+	x := &Escalator{cfg: cfg, hook: hook, opened: map[string]opened{}}
+	for _, sev := range []feedback.Severity{feedback.SeverityWarning, feedback.SeverityCritical} {
+		if rank(sev) >= rank(cfg.MinSeverity) {
+			x.marks = append(x.marks, []byte(`"severity":"`+string(sev)+`"`))
+		}
+	}
+	return x, nil
 }
 
 func (x *Escalator) Name() string { return Name }
@@ -128,6 +139,14 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 	var lines [][]byte
 	var rejected []sink.Rejection
 	for _, r := range batch {
+		// Every accepted event passes through here, so most are skipped
+		// without decoding: spooled lines are feedbackd's compact encoding,
+		// in which an escalated event's severity appears exactly as a mark
+		// and no string value can contain one (its quotes are escaped).
+		// Decode below decides.
+		if !slices.ContainsFunc(x.marks, func(m []byte) bool { return bytes.Contains(r.Line, m) }) {
+			continue
+		}
 		e, errs := feedback.Decode(r.Line)
 		if len(errs) > 0 {
 			rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: "spooled line does not decode: " + errs[0].Error()})

@@ -248,3 +248,18 @@ func TestConfigErrorsNameTheOption(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The byte pre-filter only skips work: a comment quoting a severity does not
+// escalate, and the critical event beside it still does.
+func TestCommentQuotingASeverityIsNotEscalated(t *testing.T) {
+	wh, sp := &ticketSystem{}, &spooled{}
+	x := newEscalator(t, wh, feedback.SeverityCritical, sp)
+	quoting := `{"kind":"feedback","feedback_id":"01JD0000000000000000000005","correlation_id":"c-6","model":{"id":"support-bot","version":"2026-11-01.3"},` +
+		`"sentiment":"positive","comment":"the log said \"severity\":\"critical\" but all is fine"}`
+	if err := x.Deliver(context.Background(), []sink.Record{line(t, quoting), line(t, harmful)}); err != nil {
+		t.Fatal(err)
+	}
+	if wh.count() != 1 || len(sp.lines) != 1 || !strings.Contains(sp.lines[0], `"feedback_id":"01JD0000000000000000000001"`) {
+		t.Fatalf("%d tickets, spooled %q", wh.count(), sp.lines)
+	}
+}

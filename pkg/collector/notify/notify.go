@@ -11,6 +11,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -96,6 +97,8 @@ func (n *Notifier) Name() string { return Name }
 // with); the reader is the sink the reports are delivered to, pinged as such.
 func (n *Notifier) Ping(ctx context.Context) error { return nil }
 
+var resolutionMark = []byte(`"kind":"resolution"`)
+
 // Notice is the JSON body posted to the webhook: one per user and
 // resolution, listing every report of that user the resolution fixes.
 type Notice struct {
@@ -126,6 +129,12 @@ func (n *Notifier) Deliver(ctx context.Context, batch []sink.Record) error {
 	var lines [][]byte
 	var rejected []sink.Rejection
 	for _, r := range batch {
+		// Every accepted event passes through here; only resolutions are
+		// decoded. Spooled lines are feedbackd's compact encoding, in which
+		// a resolution's kind appears exactly so (Decode below decides).
+		if !bytes.Contains(r.Line, resolutionMark) {
+			continue
+		}
 		res, errs := feedback.Decode(r.Line)
 		if len(errs) > 0 {
 			rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: "spooled line does not decode: " + errs[0].Error()})
