@@ -16,7 +16,8 @@ type Source interface {
 	// Timeseries returns the series and, per step (Unix ms), the number of
 	// events matched regardless of grouping (the share denominator).
 	Timeseries(ctx context.Context, q query.Query) ([]frames.Series, map[int64]float64, frames.Meta, error)
-	// Feedback returns at most q.Limit entries, newest first.
+	// Feedback returns at most q.Limit entries, newest first, ties in
+	// frames.SortEntries order (clusters depend on it).
 	Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error)
 
 	ModelIDs(ctx context.Context, from, to time.Time) ([]string, error)

@@ -34,8 +34,8 @@ import (
 // Name is the notifier's cursor and metric label.
 const Name = "notification"
 
-// Reader finds feedback events; the data source's Loki and Elasticsearch
-// clients are Readers.
+// Reader finds feedback events, newest first in frames.SortEntries order;
+// the data source's Loki and Elasticsearch clients are Readers.
 type Reader interface {
 	Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error)
 }
