@@ -30,10 +30,9 @@ func Resolution(seed uint64, at time.Time) feedback.Event {
 // (its --escalate-url): it opens a ticket per Idempotency-Key and answers
 // with its key and URL, the same ticket when asked again.
 type TicketSystem struct {
-	mu      sync.Mutex
-	byKey   map[string]string
-	opened  prometheus.Counter
-	Tickets []string // titles, in order opened
+	mu     sync.Mutex
+	byKey  map[string]string
+	opened prometheus.Counter
 }
 
 // NewTicketSystem registers feedback_demo_tickets_total with reg (nil: none).
@@ -49,7 +48,6 @@ func NewTicketSystem(reg prometheus.Registerer) *TicketSystem {
 func (t *TicketSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		FeedbackID string `json:"feedback_id"`
-		Title      string `json:"title"`
 	}
 	idem := r.Header.Get("Idempotency-Key")
 	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&req) != nil || req.FeedbackID == "" || idem == "" {
@@ -61,7 +59,6 @@ func (t *TicketSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		key = fmt.Sprintf("SUP-%d", 1001+len(t.byKey))
 		t.byKey[idem] = key
-		t.Tickets = append(t.Tickets, req.Title)
 		t.opened.Inc()
 	}
 	t.mu.Unlock()
@@ -83,7 +80,6 @@ type Inbox struct {
 	mu       sync.Mutex
 	seen     map[string]bool
 	received prometheus.Counter
-	Users    []string // user ids, in order notified
 }
 
 // NewInbox registers feedback_demo_notifications_total with reg (nil: none).
@@ -109,9 +105,15 @@ func (in *Inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.mu.Lock()
 	if !in.seen[idem] {
 		in.seen[idem] = true
-		in.Users = append(in.Users, n.UserID)
 		in.received.Inc()
 	}
 	in.mu.Unlock()
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// Notified is how many distinct notices were received.
+func (in *Inbox) Notified() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return len(in.seen)
 }

@@ -412,7 +412,7 @@ func TestTicketSystemAndInbox(t *testing.T) {
 	if rec := post(inbox, "res-2:u-1", `{"user_id":"u-1","resolution_id":"res-1"}`); rec.Code != http.StatusBadRequest {
 		t.Errorf("a key of another resolution: %d", rec.Code)
 	}
-	if len(inbox.Users) != 1 || inbox.Users[0] != "u-1" {
-		t.Errorf("notified %v, want u-1 once", inbox.Users)
+	if inbox.Notified() != 1 {
+		t.Errorf("%d notices, want u-1's once", inbox.Notified())
 	}
 }

@@ -112,8 +112,8 @@ func (x *Escalator) Name() string { return Name }
 // {sink="escalation",outcome="failed"} and as delivery lag.
 func (x *Escalator) Ping(ctx context.Context) error { return nil }
 
-// Escalates reports whether e is escalated.
-func (x *Escalator) Escalates(e *feedback.Event) bool {
+// escalates reports whether e is escalated.
+func (x *Escalator) escalates(e *feedback.Event) bool {
 	if e.Kind != feedback.KindFeedback || e.FeedbackID == "" {
 		return false
 	}
@@ -152,7 +152,7 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 			rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: "spooled line does not decode: " + errs[0].Error()})
 			continue
 		}
-		if !x.Escalates(&e) {
+		if !x.escalates(&e) {
 			continue
 		}
 		o, ok := x.opened[e.FeedbackID]
@@ -227,8 +227,8 @@ type Response struct {
 	URL string `json:"url"`
 }
 
-// RequestFor is the webhook request for e.
-func (x *Escalator) RequestFor(e *feedback.Event) Request {
+// requestFor is the webhook request for e.
+func (x *Escalator) requestFor(e *feedback.Event) Request {
 	what := e.Reason
 	if what == "" && len(e.Tags) > 0 {
 		what = strings.Join(e.Tags, ", ")
@@ -264,7 +264,7 @@ func (x *Escalator) RequestFor(e *feedback.Event) Request {
 // ticket however often feedbackd asks (after a crash between opening the
 // ticket and spooling the escalation, it asks again).
 func (x *Escalator) open(ctx context.Context, e *feedback.Event) (feedback.Ticket, error) {
-	answer, err := x.hook.Post(ctx, e.FeedbackID, x.RequestFor(e))
+	answer, err := x.hook.Post(ctx, e.FeedbackID, x.requestFor(e))
 	if _, refused := webhook.AsRefused(err); refused {
 		return feedback.Ticket{}, err
 	}
