@@ -101,9 +101,6 @@ func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]strin
 // for the fields Loki has as stream labels, over feedback for the others,
 // as the Loki source does.
 func (c *Client) FieldValues(ctx context.Context, name string, from, to time.Time) ([]string, error) {
-	if name == "tag" {
-		return c.Tags(ctx, from, to)
-	}
 	f, err := query.LookupField(name, true)
 	if err != nil {
 		return nil, err

@@ -113,9 +113,6 @@ func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]strin
 
 // FieldValues lists the values one field takes on feedback in range.
 func (c *Client) FieldValues(ctx context.Context, name string, from, to time.Time) ([]string, error) {
-	if name == "tag" {
-		return c.Tags(ctx, from, to)
-	}
 	f, err := query.LookupField(name, true)
 	if err != nil {
 		return nil, err

@@ -177,6 +177,7 @@ func TestBinaryElasticsearchResources(t *testing.T) {
 		// The taxonomy and the corpus' two custom tags. Loki's tag discovery
 		// query has no recorded answer, so there is no Loki side to compare.
 		{"tags?" + win, `["bias","biased_tone","factually_incorrect","formatting_error","hallucination","harmful","latency","not_helpful","offensive","other","outdated_rates"]`, false},
+		{"field-values?field=tag&" + win, `["bias","biased_tone","factually_incorrect","formatting_error","hallucination","harmful","latency","not_helpful","offensive","other","outdated_rates"]`, false},
 		{"fields?" + win, `["attributes.channel","attributes.domain","attributes.jurisdiction","correlation_id","feedback_id","model_id","model_version","reason","sentiment","severity","source","tag","user_geo","user_id","user_role"]`, true},
 		{"field-values?field=reason&" + win, `["bias","factually_incorrect","formatting_error","hallucination","harmful","latency","not_helpful","other"]`, true},
 	}

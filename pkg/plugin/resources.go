@@ -52,6 +52,11 @@ func (d *Datasource) resourceRoutes() http.Handler {
 			if _, err := query.LookupField(field, true); err != nil {
 				return nil, badRequest("field: " + err.Error())
 			}
+			if field == "tag" {
+				// A tag is a member of an event's tags: the values are the
+				// tags in use.
+				return src.Tags(ctx, from, to)
+			}
 			return src.FieldValues(ctx, field, from, to)
 		},
 	}

@@ -24,6 +24,8 @@ type Source interface {
 	ModelVersions(ctx context.Context, modelID string, from, to time.Time) ([]string, error)
 	Tags(ctx context.Context, from, to time.Time) ([]string, error)
 	AttributeKeys(ctx context.Context, from, to time.Time) ([]string, error)
+	// FieldValues lists one field's values in range; tag is answered by
+	// Tags, above it.
 	FieldValues(ctx context.Context, field string, from, to time.Time) ([]string, error)
 
 	// CheckHealth returns a one-line success message, or an error saying
