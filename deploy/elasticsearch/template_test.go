@@ -120,7 +120,7 @@ func TestTemplateMatchesDesign(t *testing.T) {
 // unsearchable; every leaf of the recorded corpus must therefore be mapped.
 func TestTemplateCoversFixtureCorpus(t *testing.T) {
 	tpl := load(t)
-	f, err := os.Open("../../pkg/collector/sink/loki/testdata/events.jsonl")
+	f, err := os.Open("../../pkg/collector/sink/lokipush/testdata/events.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,8 +24,8 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/notify"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
-	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/elastic"
-	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/loki"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/esbulk"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/lokipush"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/spool"
 	esread "github.com/feedbackloop/modelfeedback/pkg/elastic"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
@@ -64,7 +64,7 @@ func NewLogger(level string, w io.Writer) *slog.Logger {
 func Sinks(cfg *config.Config) ([]sink.Sink, error) {
 	var out []sink.Sink
 	if cfg.LokiURL != "" {
-		s, err := loki.New(loki.Config{URL: cfg.LokiURL, Tenant: cfg.LokiTenant, Username: cfg.LokiUsername,
+		s, err := lokipush.New(lokipush.Config{URL: cfg.LokiURL, Tenant: cfg.LokiTenant, Username: cfg.LokiUsername,
 			Password: cfg.LokiPassword, BearerToken: cfg.LokiBearerToken, Timeout: cfg.DeliveryTimeout})
 		if err != nil {
 			return nil, err
@@ -72,7 +72,7 @@ func Sinks(cfg *config.Config) ([]sink.Sink, error) {
 		out = append(out, s)
 	}
 	if cfg.ElasticsearchURL != "" {
-		s, err := elastic.New(elastic.Config{URL: cfg.ElasticsearchURL, Index: cfg.ElasticsearchIndex,
+		s, err := esbulk.New(esbulk.Config{URL: cfg.ElasticsearchURL, Index: cfg.ElasticsearchIndex,
 			Username: cfg.ElasticsearchUsername, Password: cfg.ElasticsearchPassword, APIKey: cfg.ElasticsearchAPIKey,
 			InstallTemplate: cfg.ElasticsearchInstallTemplate, Timeout: cfg.DeliveryTimeout})
 		if err != nil {

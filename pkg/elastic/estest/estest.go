@@ -119,7 +119,7 @@ func (s *Server) load(path string) error {
 	return nil
 }
 
-// documentID is feedbackd's _id (pkg/collector/sink/elastic): feedback_id
+// documentID is feedbackd's _id (pkg/collector/sink/esbulk): feedback_id
 // for feedback, correlation_id for interactions, resolution_id for
 // resolutions, and for the events that refer to a feedback (which share its
 // feedback_id) the kind, that id and a hash of the line.

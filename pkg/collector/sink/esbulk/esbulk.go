@@ -1,11 +1,11 @@
-// Package elastic delivers spooled events to Elasticsearch with the Bulk API
+// Package esbulk delivers spooled events to Elasticsearch with the Bulk API
 // and per-item acknowledgement.
 //
 // Every event is written with a `create` action under a deterministic _id, so
 // a redelivered event answers 409 version_conflict and counts as delivered:
 // the collector's at-least-once delivery never produces duplicates
 // (DESIGN.md §3, §5).
-package elastic
+package esbulk
 
 import (
 	"bytes"

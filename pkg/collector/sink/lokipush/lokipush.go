@@ -1,4 +1,4 @@
-// Package loki delivers spooled events to Loki's push API with
+// Package lokipush delivers spooled events to Loki's push API with
 // acknowledgement.
 //
 // loki-client-go's Client is deliberately not used: after its retries it drops
@@ -6,7 +6,7 @@
 // "no acknowledged event is ever lost" promise (DESIGN.md §5). Only the push
 // protobuf types are reused; delivery, retries and rejections are decided by
 // the collector's delivery loop from what Deliver returns.
-package loki
+package lokipush
 
 import (
 	"bytes"
