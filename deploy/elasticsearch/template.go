@@ -1,15 +1,19 @@
 // Package elastictemplate ships the Elasticsearch index template for Feedback
-// Loop events (DESIGN.md §3). The JSON file next to this one is the source of
+// Loop events (docs/storage.md). The JSON file next to this one is the source of
 // truth: operators can apply it by hand, the collector installs it
 // (elasticsearch sink, InstallTemplate) and the data source's health check
 // compares against it, so all three can never drift apart.
 package elastictemplate
 
-import _ "embed"
+import (
+	_ "embed"
+
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
+)
 
 // Name is the name under which the template is installed
 // (PUT _index_template/<Name>) for the default index prefix.
-const Name = "model-feedback"
+const Name = storage.TemplateName
 
 // IndexTemplate is the body of PUT _index_template/model-feedback.
 //

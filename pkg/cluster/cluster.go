@@ -21,7 +21,7 @@ import (
 	"unicode"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // Options tune Group; the zero value means the defaults.
@@ -342,8 +342,8 @@ var stopwords = func() map[string]bool {
 // Comments lists the commented events of entries oldest first, the order
 // Group is run in everywhere (the plugin's clusters query and feedbackd's
 // close-the-loop rule), so the same events give the same cluster ids.
-// entries are in frames.SortEntries order, as every source returns them.
-func Comments(entries []frames.Entry) (texts []string, events []*feedback.Event) {
+// entries are in read.SortEntries order, as every source returns them.
+func Comments(entries []read.Entry) (texts []string, events []*feedback.Event) {
 	for i := len(entries) - 1; i >= 0; i-- {
 		if e := &entries[i].Event; e.Comment != "" {
 			texts = append(texts, e.Comment)

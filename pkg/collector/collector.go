@@ -31,7 +31,7 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 	lokiread "github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Main is feedbackd's whole program; it returns the process exit code.
@@ -87,12 +87,11 @@ func Sinks(cfg *config.Config) ([]sink.Sink, error) {
 // source's own query code, from where the sinks deliver it.
 func ReportReader(cfg *config.Config) (notify.Reader, error) {
 	if cfg.NotifySource == "elasticsearch" {
-		return esread.New(models.Elastic{URL: cfg.ElasticsearchURL, Index: cfg.ElasticsearchIndex + "-*",
+		return esread.New(models.Elastic{URL: cfg.ElasticsearchURL, Index: cfg.ElasticsearchIndex + "-*", // the daily indices of storage.DailyIndex
 			BasicAuthUser: cfg.ElasticsearchUsername, Password: cfg.ElasticsearchPassword, APIKey: cfg.ElasticsearchAPIKey})
 	}
-	// feedbackd writes service_name="model-feedback" (DESIGN §3), the
-	// data source's default selector.
-	return lokiread.New(models.Loki{URL: cfg.LokiURL, Selector: models.DefaultLokiSelector, Tenant: cfg.LokiTenant,
+	// Every stream feedbackd writes matches the storage contract's selector.
+	return lokiread.New(models.Loki{URL: cfg.LokiURL, Selector: storage.Selector, Tenant: cfg.LokiTenant,
 		BasicAuthUser: cfg.LokiUsername, Password: cfg.LokiPassword, Token: cfg.LokiBearerToken})
 }
 
@@ -128,7 +127,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 			return err
 		}
 		n, err := notify.New(notify.Config{URL: cfg.NotifyURL, Token: cfg.NotifyToken, Channel: cfg.NotifyChannel,
-			Lookback: cfg.NotifyLookback, Timeout: cfg.DeliveryTimeout, Reader: reader, Source: query.Source(cfg.NotifySource),
+			Lookback: cfg.NotifyLookback, Timeout: cfg.DeliveryTimeout, Reader: reader,
 			Logger: log, Append: func(ctx context.Context, lines [][]byte) error { _, err := spoolRef.Append(ctx, lines); return err }})
 		if err != nil {
 			return err

@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/data"
 
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/plugin"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
@@ -464,30 +463,17 @@ func TestDashboardAnnotationsParse(t *testing.T) {
 }
 
 // fieldsOf lists the fields the backend's frame builders produce for a
-// target (for the query types whose frames pkg/frames builds), so that the
+// target (for the query types plugin.Columns knows), so that the
 // transformations and overrides of a panel cannot silently drift from the
 // frames after a rename.
 func fieldsOf(tj targetJSON) (map[string]bool, bool) {
-	var f *data.Frame
-	switch tj.QueryType {
-	case "feedback", "reviews":
-		f = frames.FeedbackFrame(nil, frames.Links{}, frames.Meta{})
-	case "breakdown":
-		var b frames.Breakdown
-		b.Dims = tj.GroupBy
-		switch tj.Metric {
-		case "negative_rate":
-			b.Extra = []string{"negative", "negative_rate"}
-		case "per_1k_requests":
-			b.Extra = []string{"requests", "per_1k_requests"}
-		}
-		f = frames.BreakdownFrame(b, tj.Metric == "share", frames.Meta{})
-	default:
+	cols, ok := plugin.Columns(query.Type(tj.QueryType), query.Metric(tj.Metric), tj.GroupBy)
+	if !ok {
 		return nil, false
 	}
 	out := map[string]bool{}
-	for _, fd := range f.Fields {
-		out[fd.Name] = true
+	for _, c := range cols {
+		out[c] = true
 	}
 	return out, true
 }

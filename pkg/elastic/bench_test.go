@@ -1,4 +1,4 @@
-package elastic
+package elastic_test
 
 import (
 	"encoding/json"
@@ -7,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/elastic"
+	"github.com/feedbackloop/modelfeedback/pkg/plugin"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // The benchmarks put the cost of turning an answer into frames beside the
@@ -19,19 +20,19 @@ import (
 // events with fresh ids and times.
 func hitsBody(b *testing.B) []byte {
 	b.Helper()
-	var fb []esDoc
-	for _, d := range loadEvents(b, filepath.Join("testdata", "loki", "events.jsonl")) {
-		if d.src["kind"] == "feedback" {
+	var fb []elastic.ESDoc
+	for _, d := range elastic.LoadEvents(b, filepath.Join("testdata", "loki", "events.jsonl")) {
+		if d.Src["kind"] == "feedback" {
 			fb = append(fb, d)
 		}
 	}
 	hits := make([]any, 5000)
 	for i := range hits {
 		src := map[string]any{}
-		for k, v := range fb[i%len(fb)].src {
+		for k, v := range fb[i%len(fb)].Src {
 			src[k] = v
 		}
-		ts := winTo.Add(-time.Duration(i) * 3 * time.Second).Add(123456789).Format("2006-01-02T15:04:05.000000000Z")
+		ts := elastic.WinTo.Add(-time.Duration(i) * 3 * time.Second).Add(123456789).Format("2006-01-02T15:04:05.000000000Z")
 		id := fmt.Sprintf("01M7BENCH%017d", i)
 		src["feedback_id"], src["timestamp"] = id, ts
 		hits[i] = map[string]any{"_index": "model-feedback-2026.11.20", "_id": id, "_score": nil, "_source": src,
@@ -78,21 +79,21 @@ func aggBody(b *testing.B, stepMs, firstKey int64) []byte {
 
 func BenchmarkElasticHits(b *testing.B) {
 	body := hitsBody(b)
-	links := frames.Links{DatasourceUID: "uid", DatasourceName: "Feedback Loop", Source: "elasticsearch"}
+	links := plugin.Links{DatasourceUID: "uid", DatasourceName: "Feedback Loop", Source: "elasticsearch"}
 	b.Run("frames", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
 		for b.Loop() {
-			r, err := decodeHits(body)
+			r, err := elastic.DecodeHits(body)
 			if err != nil {
 				b.Fatal(err)
 			}
-			entries, bad := hitsToEntries(r.Hits.Hits)
+			entries, bad := elastic.HitsToEntries(r.Hits.Hits)
 			if bad != 0 || len(entries) != 5000 {
 				b.Fatalf("%d entries, %d bad", len(entries), bad)
 			}
-			frames.SortEntries(entries)
-			_ = frames.FeedbackFrame(entries, links, frames.Meta{})
+			read.SortEntries(entries)
+			_ = plugin.FeedbackFrame(entries, links, read.Meta{})
 		}
 	})
 	b.Run("decode_any", func(b *testing.B) {
@@ -109,24 +110,24 @@ func BenchmarkElasticHits(b *testing.B) {
 
 func BenchmarkElasticAgg(b *testing.B) {
 	step := time.Minute
-	from := winFrom
+	from := elastic.WinFrom
 	to := from.Add(499 * step)
-	grid := frames.NewGrid(from, to, step)
-	body := aggBody(b, step.Milliseconds(), grid.Start.UnixMilli()-step.Milliseconds()+histOffsetMs)
-	q := query.Query{Type: query.Timeseries, GroupBy: []string{"model_version"}, From: from, To: to}
+	grid := read.NewGrid(from, to, step)
+	body := aggBody(b, step.Milliseconds(), grid.Start.UnixMilli()-step.Milliseconds()+elastic.HistOffsetMs)
+	q := read.Query{GroupBy: []string{"model_version"}, From: from, To: to}
 	b.Run("frames", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		b.ReportAllocs()
 		for b.Loop() {
-			r, err := decodeSearch(body, false)
+			r, err := elastic.DecodeSearch(body, false)
 			if err != nil {
 				b.Fatal(err)
 			}
-			series, totals, meta, err := timeseriesResult(q, step, r, frames.Meta{})
+			series, totals, meta, err := elastic.TimeseriesResult(q, step, r, read.Meta{})
 			if err != nil || len(series) != 10 {
 				b.Fatalf("%d series: %v", len(series), err)
 			}
-			if fs := frames.TimeseriesFrames(q.GroupBy, series, grid, false, totals, meta); len(fs) != 10 {
+			if fs := plugin.TimeseriesFrames(q.GroupBy, series, grid, false, totals, meta); len(fs) != 10 {
 				b.Fatalf("%d frames", len(fs))
 			}
 		}

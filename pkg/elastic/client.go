@@ -16,10 +16,9 @@ import (
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
 	"github.com/feedbackloop/modelfeedback/pkg/models"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 const (
@@ -78,7 +77,7 @@ func New(cfg models.Elastic) (*Client, error) {
 	if cfg.APIKey != "" {
 		auth.Authorization = "ApiKey " + cfg.APIKey
 	}
-	hc, err := models.NewHTTPClient("elasticsearch", auth)
+	hc, err := cfg.HTTPClient.Build("elasticsearch", auth)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +93,7 @@ func New(cfg models.Elastic) (*Client, error) {
 		return nil, fmt.Errorf("elasticsearch client: %w", err)
 	}
 	return &Client{es: es, base: u.Redacted(), index: index, timeField: timeField,
-		pageSize: query.MaxLimit, maxBuckets: defaultMaxBuckets}, nil
+		pageSize: read.MaxLimit, maxBuckets: defaultMaxBuckets}, nil
 }
 
 // checkIndex refuses what cannot be an index expression, so that the
@@ -124,20 +123,20 @@ func (c *Client) do(ctx context.Context, req esapi.Request) ([]byte, int, error)
 	res, err := req.Do(ctx, c.es)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, 0, backend.DownstreamError(fmt.Errorf("Elasticsearch request cancelled: %w", ctx.Err()))
+			return nil, 0, read.Downstream(fmt.Errorf("Elasticsearch request cancelled: %w", ctx.Err()))
 		}
 		if strings.Contains(err.Error(), "not Elasticsearch") {
-			return nil, 0, backend.DownstreamError(fmt.Errorf("the server at %s does not identify itself as Elasticsearch (no X-Elastic-Product header): Elasticsearch 7.17, 8.x and 9.x are supported", c.base))
+			return nil, 0, read.Downstream(fmt.Errorf("the server at %s does not identify itself as Elasticsearch (no X-Elastic-Product header): Elasticsearch 7.17, 8.x and 9.x are supported", c.base))
 		}
-		return nil, 0, backend.DownstreamError(fmt.Errorf("Elasticsearch at %s is unreachable: %w", c.base, unwrapURLError(err)))
+		return nil, 0, read.Downstream(fmt.Errorf("Elasticsearch at %s is unreachable: %w", c.base, unwrapURLError(err)))
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
 	if err != nil {
-		return nil, res.StatusCode, backend.DownstreamError(fmt.Errorf("reading Elasticsearch's answer: %w", err))
+		return nil, res.StatusCode, read.Downstream(fmt.Errorf("reading Elasticsearch's answer: %w", err))
 	}
 	if res.StatusCode/100 != 2 {
-		return nil, res.StatusCode, backend.DownstreamError(httpError(res.StatusCode, body, c.index))
+		return nil, res.StatusCode, read.Downstream(httpError(res.StatusCode, body, c.index))
 	}
 	return body, res.StatusCode, nil
 }
@@ -168,10 +167,10 @@ func (c *Client) search(ctx context.Context, body M) (*searchResponse, string, e
 	}
 	r, err := decodeSearch(out, body["size"] != 0)
 	if err != nil {
-		return nil, executed, backend.DownstreamError(fmt.Errorf("Elasticsearch's answer is not a search result: %w", err))
+		return nil, executed, read.Downstream(fmt.Errorf("Elasticsearch's answer is not a search result: %w", err))
 	}
 	if err := r.Shards.check(c.index); err != nil {
-		return nil, executed, backend.DownstreamError(err)
+		return nil, executed, read.Downstream(err)
 	}
 	return r, executed, nil
 }
@@ -184,3 +183,5 @@ func (c *Client) executed(raw []byte) string {
 	}
 	return b.String()
 }
+
+var _ read.Reader = (*Client)(nil)

@@ -12,8 +12,8 @@ import (
 // esDoc is one event of the corpus, for the benchmarks and the corpus
 // checks; searching it is estest's job.
 type esDoc struct {
-	src map[string]any
-	ns  int64 // timestamp, nanoseconds
+	Src map[string]any
+	NS  int64 // timestamp, nanoseconds
 }
 
 func loadEvents(t testing.TB, path string) []esDoc {
@@ -37,7 +37,7 @@ func loadEvents(t testing.TB, path string) []esDoc {
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs = append(docs, esDoc{src: src, ns: ts.UnixNano()})
+		docs = append(docs, esDoc{Src: src, NS: ts.UnixNano()})
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // M is one JSON object of the query DSL. The DSL is only ever built as Go
@@ -55,11 +55,11 @@ func anyOf(clauses ...any) M {
 }
 
 // tagsField is where the tags array is indexed (keyword, multi-valued).
-var tagsField = func() string { f, _ := query.LookupField("tag", true); return f.JSONPath }()
+var tagsField = func() string { f, _ := storage.LookupField("tag", true); return f.JSONPath }()
 
 // filter is the bool query every search of q shares: the window, kind,
 // sentiment, "carries any of q.Tags", the filters and the comment search.
-func (c *Client) filter(q query.Query, w window) (M, error) {
+func (c *Client) filter(q read.Query, w window) (M, error) {
 	filter := []any{c.rangeClause(w), term("kind", string(q.Kind))}
 	var mustNot []any
 	if q.Sentiment != "" {
@@ -72,7 +72,7 @@ func (c *Client) filter(q query.Query, w window) (M, error) {
 	for i, f := range q.Filters {
 		clause, negate, err := filterClause(f)
 		if err != nil {
-			return nil, &query.Error{Field: fmt.Sprintf("filters[%d].value", i), Message: err.Error()}
+			return nil, &read.FieldError{Field: fmt.Sprintf("filters[%d].value", i), Message: err.Error()}
 		}
 		if negate {
 			mustNot = append(mustNot, clause)
@@ -101,16 +101,16 @@ func (c *Client) filter(q query.Query, w window) (M, error) {
 // filterClause renders the positive form of one filter; negate says it goes
 // under must_not (!=, !~), which, as in Loki, also keeps documents that lack
 // the field.
-func filterClause(f query.Filter) (M, bool, error) {
-	fd, err := query.LookupField(f.Key, true)
+func filterClause(f read.Filter) (M, bool, error) {
+	fd, err := storage.LookupField(f.Key, true)
 	if err != nil {
 		return nil, false, err
 	}
 	path := fd.JSONPath
 	tags := fd.Name == "tag"
-	negate := f.Operator == query.OpNotEqual || f.Operator == query.OpNotRegex
+	negate := f.Operator == read.OpNotEqual || f.Operator == read.OpNotRegex
 	switch f.Operator {
-	case query.OpEqual, query.OpNotEqual:
+	case read.OpEqual, read.OpNotEqual:
 		if f.Value == "" && !tags {
 			return anyOf(term(path, ""), absent(path)), negate, nil
 		}
@@ -118,7 +118,7 @@ func filterClause(f query.Filter) (M, bool, error) {
 		// query on a multi-valued field does; an event without tags has no
 		// empty tag, as in Loki.
 		return term(path, f.Value), negate, nil
-	case query.OpRegex, query.OpNotRegex:
+	case read.OpRegex, read.OpNotRegex:
 		pattern, err := luceneRegexp(f.Value)
 		if err != nil {
 			return nil, false, err
@@ -139,10 +139,10 @@ func filterClause(f query.Filter) (M, bool, error) {
 // event without the parsed field under the empty value; tag gets no missing
 // bucket because Loki counts an untagged event under no tag, and with query
 // tags it lists only those tags, as Loki's per-tag legs do.
-func termsChain(q query.Query, sizes []int) M {
+func termsChain(q read.Query, sizes []int) M {
 	var agg M
 	for i := len(q.GroupBy) - 1; i >= 0; i-- {
-		fd, _ := query.LookupField(q.GroupBy[i], false) // validated by query.Parse
+		fd, _ := storage.LookupField(q.GroupBy[i], false) // validated by query.Parse
 		t := M{"field": fd.JSONPath, "size": sizes[i]}
 		if fd.Name != "tag" {
 			t["missing"] = ""
@@ -161,7 +161,7 @@ func termsChain(q query.Query, sizes []int) M {
 // breakdownSizes spreads a bucket budget over the dimensions so that the
 // product of the sizes (the most leaf groups possible) stays within it. A
 // tag level restricted to the query's tags needs exactly that many.
-func breakdownSizes(q query.Query, budget int) []int {
+func breakdownSizes(q read.Query, budget int) []int {
 	sizes := make([]int, len(q.GroupBy))
 	free := 0
 	for i, g := range q.GroupBy {
@@ -198,7 +198,7 @@ func nthRoot(x, n int) int {
 }
 
 // breakdownBody counts events per group over Loki's instant window.
-func (c *Client) breakdownBody(q query.Query, w window, sizes []int) (M, error) {
+func (c *Client) breakdownBody(q read.Query, w window, sizes []int) (M, error) {
 	f, err := c.filter(q, w)
 	if err != nil {
 		return nil, err
@@ -224,13 +224,13 @@ const histOffsetMs = 1
 func pointOf(key, stepMs int64) int64 { return key - histOffsetMs + stepMs }
 
 // timeseriesWindow covers exactly the events counted by the grid's points.
-func timeseriesWindow(g frames.Grid) window {
+func timeseriesWindow(g read.Grid) window {
 	first := g.Start
 	last := g.Start.Add(time.Duration(g.N-1) * g.Step)
 	return window{first.Add(-g.Step), last, "gt", "lte"}
 }
 
-func (c *Client) timeseriesBody(q query.Query, g frames.Grid, sizes []int) (M, error) {
+func (c *Client) timeseriesBody(q read.Query, g read.Grid, sizes []int) (M, error) {
 	f, err := c.filter(q, timeseriesWindow(g))
 	if err != nil {
 		return nil, err
@@ -271,10 +271,10 @@ var eventFields = func() []string {
 }()
 
 // feedbackBody lists the newest events of Loki's log window [from, to).
-// The sort is frames.SortEntries': newest first, then by kind, feedback_id
+// The sort is read.SortEntries': newest first, then by kind, feedback_id
 // and correlation_id ascending (kind is fixed by the query), with a missing
 // id first as the empty string sorts first in Go.
-func (c *Client) feedbackBody(q query.Query, size int, after []json.RawMessage) (M, error) {
+func (c *Client) feedbackBody(q read.Query, size int, after []json.RawMessage) (M, error) {
 	f, err := c.filter(q, logWindow(q.From, q.To))
 	if err != nil {
 		return nil, err
@@ -304,7 +304,7 @@ func (c *Client) feedbackBody(q query.Query, size int, after []json.RawMessage) 
 // correlation id, so the feedback list's last tie-breaker is left out;
 // (time, kind, feedback_id) still tells every event apart, as search_after
 // needs: an interaction (no feedback_id) is unique per correlation id.
-func (c *Client) traceBody(q query.Query, size int, after []json.RawMessage) M {
+func (c *Client) traceBody(q read.Query, size int, after []json.RawMessage) M {
 	body := M{
 		"size":             size,
 		"track_total_hits": false,

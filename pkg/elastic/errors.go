@@ -7,7 +7,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // Error is an answer from Elasticsearch other than success, reduced to the
@@ -229,14 +229,14 @@ func (s shards) reasons() string {
 }
 
 // notices reports what makes an answer partial.
-func (r *searchResponse) notices() []data.Notice {
-	var out []data.Notice
+func (r *searchResponse) notices() []read.Notice {
+	var out []read.Notice
 	if r.Shards.Failed > 0 {
-		out = append(out, data.Notice{Severity: data.NoticeSeverityWarning, Text: fmt.Sprintf(
+		out = append(out, read.Notice{Severity: read.NoticeWarning, Text: fmt.Sprintf(
 			"%d of %d Elasticsearch shards failed, so the counts are incomplete: %s", r.Shards.Failed, r.Shards.Total, r.Shards.reasons())})
 	}
 	if r.TimedOut {
-		out = append(out, data.Notice{Severity: data.NoticeSeverityWarning, Text: "Elasticsearch timed out on some shards, so the counts are incomplete"})
+		out = append(out, read.Notice{Severity: read.NoticeWarning, Text: "Elasticsearch timed out on some shards, so the counts are incomplete"})
 	}
 	return out
 }

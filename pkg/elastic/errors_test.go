@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // Every failure is the downstream's, readable, names what to fix, and is
@@ -57,11 +56,11 @@ func TestErrors(t *testing.T) {
 			}
 			es := newFakeES(t, func(recorded) (int, []byte) { return tc.status, body })
 			c := newTestClient(t, es.URL)
-			_, _, err := c.Breakdown(context.Background(), parseQuery(t, `{"groupBy":["model_version"]}`, time.Minute))
+			_, _, err := c.Breakdown(context.Background(), parseQuery(t, `{"groupBy":["model_version"]}`, time.Minute).Query)
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if !backend.IsDownstreamError(err) {
+			if !read.IsDownstream(err) {
 				t.Errorf("not marked downstream: %v", err)
 			}
 			var e *Error
@@ -88,7 +87,7 @@ func TestTransportErrors(t *testing.T) {
 		srv.Close()
 		c := newTestClient(t, url)
 		_, err := c.ModelIDs(context.Background(), winFrom, winTo)
-		if err == nil || !backend.IsDownstreamError(err) || !strings.Contains(err.Error(), "is unreachable") {
+		if err == nil || !read.IsDownstream(err) || !strings.Contains(err.Error(), "is unreachable") {
 			t.Errorf("err %v", err)
 		}
 	})
@@ -99,14 +98,14 @@ func TestTransportErrors(t *testing.T) {
 		defer srv.Close()
 		c := newTestClient(t, srv.URL)
 		_, err := c.ModelIDs(context.Background(), winFrom, winTo)
-		if err == nil || !backend.IsDownstreamError(err) || !strings.Contains(err.Error(), "does not identify itself as Elasticsearch") {
+		if err == nil || !read.IsDownstream(err) || !strings.Contains(err.Error(), "does not identify itself as Elasticsearch") {
 			t.Errorf("err %v", err)
 		}
 	})
 	t.Run("an unsupported regexp is the query's error", func(t *testing.T) {
 		c, _ := New(models.Elastic{URL: "http://127.0.0.1:1"})
 		q = parseQuery(t, `{"filters":[{"key":"reason","operator":"=~","value":"\\bhall"}]}`, time.Minute)
-		_, _, err := c.Breakdown(context.Background(), q)
+		_, _, err := c.Breakdown(context.Background(), q.Query)
 		var qe *query.Error
 		if !errors.As(err, &qe) || qe.Field != "filters[0].value" {
 			t.Errorf("err %v, want a query.Error on filters[0].value", err)

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // values lists the distinct non-empty values of a keyword field in range,
@@ -84,7 +84,7 @@ func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]strin
 	set := map[string]bool{}
 	for _, byField := range mappings {
 		for name := range byField {
-			if _, err := query.LookupField(name, false); err == nil {
+			if _, err := storage.LookupField(name, false); err == nil {
 				set[name] = true
 			}
 		}
@@ -101,7 +101,7 @@ func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]strin
 // for the fields Loki has as stream labels, over feedback for the others,
 // as the Loki source does.
 func (c *Client) FieldValues(ctx context.Context, name string, from, to time.Time) ([]string, error) {
-	f, err := query.LookupField(name, true)
+	f, err := storage.LookupField(name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (c *Client) fieldMappings(ctx context.Context, fields ...string) (map[strin
 		Mappings map[string]fieldMapping `json:"mappings"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, backend.DownstreamError(fmt.Errorf("unexpected answer to GET %s/_mapping/field: %w", c.index, err))
+		return nil, read.Downstream(fmt.Errorf("unexpected answer to GET %s/_mapping/field: %w", c.index, err))
 	}
 	out := make(map[string]map[string]fieldMapping, len(r))
 	for idx, m := range r {

@@ -1,4 +1,4 @@
-package elastic
+package elastic_test
 
 import (
 	"context"
@@ -15,14 +15,16 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/feedbackloop/modelfeedback/pkg/elastic"
 	"github.com/feedbackloop/modelfeedback/pkg/elastic/estest"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
+	"github.com/feedbackloop/modelfeedback/pkg/plugin"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
-// lokiReplay answers only the exact requests recorded in
+// lokiReplay answers only the exact requests elastic.Recorded in
 // testdata/loki/manifest.json (endpoint and every parameter), with the
 // bodies a real Loki 3.x sent for the corpus of events.jsonl. A request the
 // Loki client words differently fails the test instead of being answered.
@@ -60,8 +62,8 @@ func lokiReplay(t *testing.T) *httptest.Server {
 		key := r.URL.Path + "?" + r.URL.Query().Encode()
 		b, ok := bodies[key]
 		if !ok {
-			t.Errorf("no recorded Loki answer for %s", key)
-			http.Error(w, "not recorded", http.StatusNotFound)
+			t.Errorf("no elastic.Recorded Loki answer for %s", key)
+			http.Error(w, "not elastic.Recorded", http.StatusNotFound)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
@@ -75,7 +77,7 @@ func lokiReplay(t *testing.T) *httptest.Server {
 var fixtureTags = []string{"hallucination", "factually_incorrect", "formatting_error", "latency", "bias",
 	"offensive", "harmful", "not_helpful", "other", "outdated_rates", "biased_tone"}
 
-// corpus is the parity corpus: the events the recorded Loki answers hold.
+// corpus is the parity corpus: the events the elastic.Recorded Loki answers hold.
 var corpus = filepath.Join("testdata", "loki", "events.jsonl")
 
 // esDouble serves the corpus through estest and fails the test if the
@@ -96,7 +98,7 @@ func esDouble(t *testing.T) *estest.Server {
 }
 
 // TestParityWithLoki runs the same queries through the Loki path (against
-// recorded Loki answers) and the Elasticsearch path (against estest over
+// elastic.Recorded Loki answers) and the Elasticsearch path (against estest over
 // the same 326 events) and requires identical frames: fields, types,
 // values, labels and order. Only the meta (the executed query and stats)
 // may differ.
@@ -106,24 +108,24 @@ func TestParityWithLoki(t *testing.T) {
 		t.Fatal(err)
 	}
 	esSrv := esDouble(t)
-	ec := newTestClient(t, esSrv.URL)
+	ec := elastic.NewTestClient(t, esSrv.URL)
 	ctx := context.Background()
 	tags, _ := json.Marshal(fixtureTags)
 
 	breakdown := func(t *testing.T, js string, share bool) {
-		q := parseQuery(t, js, time.Minute)
-		lb, lm, err := lk.Breakdown(ctx, q)
+		q := elastic.ParseQuery(t, js, time.Minute)
+		lb, lm, err := lk.Breakdown(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		eb, em, err := ec.Breakdown(ctx, q)
+		eb, em, err := ec.Breakdown(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(lb.Groups) == 0 {
 			t.Fatal("the Loki fixture gave no groups: the comparison would prove nothing")
 		}
-		sameFrames(t, data.Frames{frames.BreakdownFrame(lb, share, lm)}, data.Frames{frames.BreakdownFrame(eb, share, em)})
+		sameFrames(t, data.Frames{plugin.BreakdownFrame(lb, share, lm)}, data.Frames{plugin.BreakdownFrame(eb, share, em)})
 	}
 	t.Run("breakdown by model_version", func(t *testing.T) {
 		breakdown(t, `{"queryType":"breakdown","groupBy":["model_version"]}`, false)
@@ -141,20 +143,20 @@ func TestParityWithLoki(t *testing.T) {
 		breakdown(t, `{"queryType":"breakdown","groupBy":["attributes.domain"]}`, false)
 	})
 	timeseries := func(t *testing.T, js string, interval time.Duration, share bool) {
-		q := parseQuery(t, js, interval)
-		grid := frames.NewGrid(q.From, q.To, q.Step())
-		ls, lt, lm, err := lk.Timeseries(ctx, q)
+		q := elastic.ParseQuery(t, js, interval)
+		grid := read.NewGrid(q.From, q.To, q.Step())
+		ls, lt, lm, err := lk.Timeseries(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		es, et, em, err := ec.Timeseries(ctx, q)
+		es, et, em, err := ec.Timeseries(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(ls) == 0 {
 			t.Fatal("the Loki fixture gave no series")
 		}
-		sameFrames(t, frames.TimeseriesFrames(q.GroupBy, ls, grid, share, lt, lm), frames.TimeseriesFrames(q.GroupBy, es, grid, share, et, em))
+		sameFrames(t, plugin.TimeseriesFrames(q.GroupBy, ls, grid, share, lt, lm), plugin.TimeseriesFrames(q.GroupBy, es, grid, share, et, em))
 	}
 	t.Run("timeseries by model_version, 1h", func(t *testing.T) {
 		timeseries(t, `{"queryType":"timeseries","groupBy":["model_version"]}`, time.Hour, false)
@@ -174,20 +176,20 @@ func TestParityWithLoki(t *testing.T) {
 		timeseries(t, `{"queryType":"timeseries","groupBy":["model_version","tag"],"tags":`+string(tags)+`}`, time.Hour, false)
 	})
 	feedback := func(t *testing.T, js string, wantN int) {
-		q := parseQuery(t, js, time.Minute)
-		le, lm, err := lk.Feedback(ctx, q)
+		q := elastic.ParseQuery(t, js, time.Minute)
+		le, lm, err := lk.Feedback(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ee, em, err := ec.Feedback(ctx, q)
+		ee, em, err := ec.Feedback(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(le) != wantN {
 			t.Fatalf("Loki gave %d entries, want %d", len(le), wantN)
 		}
-		links := frames.Links{DatasourceUID: "uid", DatasourceName: "Feedback Loop", Source: "loki"}
-		sameFrames(t, data.Frames{frames.FeedbackFrame(le, links, lm)}, data.Frames{frames.FeedbackFrame(ee, links, em)})
+		links := plugin.Links{DatasourceUID: "uid", DatasourceName: "Feedback Loop", Source: "loki"}
+		sameFrames(t, data.Frames{plugin.FeedbackFrame(le, links, lm)}, data.Frames{plugin.FeedbackFrame(ee, links, em)})
 		if !reflect.DeepEqual(le, ee) {
 			for i := range le {
 				if i < len(ee) && !reflect.DeepEqual(le[i], ee[i]) {
@@ -216,12 +218,12 @@ func TestParityWithLoki(t *testing.T) {
 	// import; the entries are what they are built from, and the events
 	// (all but the interaction) also go through FeedbackFrame.
 	t.Run("trace of the showcase correlation id", func(t *testing.T) {
-		q := parseQuery(t, `{"queryType":"trace","correlationId":"4bf92f3577b34da6a3ce929d0e0e4736"}`, time.Minute)
-		le, lm, err := lk.Trace(ctx, q)
+		q := elastic.ParseQuery(t, `{"queryType":"trace","correlationId":"4bf92f3577b34da6a3ce929d0e0e4736"}`, time.Minute)
+		le, lm, err := lk.Trace(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ee, em, err := ec.Trace(ctx, q)
+		ee, em, err := ec.Trace(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,17 +242,17 @@ func TestParityWithLoki(t *testing.T) {
 				t.Errorf("entry %d differs:\nLoki %s %+v\nES   %s %+v", i, le[i].Time, le[i].Event, ee[i].Time, ee[i].Event)
 			}
 		}
-		links := frames.Links{DatasourceUID: "uid", DatasourceName: "Feedback Loop", Source: "loki"}
-		sameFrames(t, data.Frames{frames.FeedbackFrame(le[1:], links, lm)}, data.Frames{frames.FeedbackFrame(ee[1:], links, em)})
+		links := plugin.Links{DatasourceUID: "uid", DatasourceName: "Feedback Loop", Source: "loki"}
+		sameFrames(t, data.Frames{plugin.FeedbackFrame(le[1:], links, lm)}, data.Frames{plugin.FeedbackFrame(ee[1:], links, em)})
 		if !reflect.DeepEqual(noticeTexts(lm), noticeTexts(em)) {
 			t.Errorf("notices differ: Loki %v, Elasticsearch %v", noticeTexts(lm), noticeTexts(em))
 		}
 		// The search's own order decides which events a limit keeps and
 		// where search_after resumes: pages of two must give the same
 		// trace, and a limit of 3 its three oldest events.
-		paged := newTestClient(t, esSrv.URL)
-		paged.pageSize = 2
-		pe, _, err := paged.Trace(ctx, q)
+		paged := elastic.NewTestClient(t, esSrv.URL)
+		paged.SetPageSize(2)
+		pe, _, err := paged.Trace(ctx, q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,7 +261,7 @@ func TestParityWithLoki(t *testing.T) {
 		}
 		q3 := q
 		q3.Limit = 3
-		first, _, err := paged.Trace(ctx, q3)
+		first, _, err := paged.Trace(ctx, q3.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +271,7 @@ func TestParityWithLoki(t *testing.T) {
 	})
 }
 
-func noticeTexts(m frames.Meta) []string {
+func noticeTexts(m read.Meta) []string {
 	var out []string
 	for _, n := range m.Notices {
 		out = append(out, n.Text)
@@ -311,10 +313,10 @@ func sameFrames(t *testing.T, loki, es data.Frames) {
 // window, and excludes it from log queries), and events of every kind the
 // filter must tell apart.
 func TestParityCorpus(t *testing.T) {
-	docs := loadEvents(t, corpus)
+	docs := elastic.LoadEvents(t, corpus)
 	boundary := false
 	for _, d := range docs {
-		if d.ns == winTo.UnixNano() && d.src["kind"] == "feedback" {
+		if d.NS == elastic.WinTo.UnixNano() && d.Src["kind"] == "feedback" {
 			boundary = true
 		}
 	}

@@ -8,35 +8,31 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/data"
-
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // Breakdown counts events per group over Loki's instant window
 // (to-range, to], so both sources count the same events.
-func (c *Client) Breakdown(ctx context.Context, q query.Query) (frames.Breakdown, frames.Meta, error) {
+func (c *Client) Breakdown(ctx context.Context, q read.Query) (read.Breakdown, read.Meta, error) {
 	return c.breakdown(ctx, q, instantWindow(q.From, q.To))
 }
 
-func (c *Client) breakdown(ctx context.Context, q query.Query, w window) (frames.Breakdown, frames.Meta, error) {
+func (c *Client) breakdown(ctx context.Context, q read.Query, w window) (read.Breakdown, read.Meta, error) {
 	b, meta, _, err := c.breakdownRaw(ctx, q, w)
 	return b, meta, err
 }
 
 // breakdownRaw also returns the answer, whose buckets the timeseries path
 // counts before any filtering.
-func (c *Client) breakdownRaw(ctx context.Context, q query.Query, w window) (frames.Breakdown, frames.Meta, *searchResponse, error) {
-	out := frames.Breakdown{Dims: q.GroupBy}
+func (c *Client) breakdownRaw(ctx context.Context, q read.Query, w window) (read.Breakdown, read.Meta, *searchResponse, error) {
+	out := read.Breakdown{Dims: q.GroupBy}
 	body, err := c.breakdownBody(q, w, breakdownSizes(q, breakdownBuckets))
 	if err != nil {
-		return out, frames.Meta{}, nil, err
+		return out, read.Meta{}, nil, err
 	}
 	resp, executed, err := c.search(ctx, body)
-	meta := frames.Meta{Executed: executed}
+	meta := read.Meta{Executed: executed}
 	if err != nil {
 		return out, meta, nil, err
 	}
@@ -47,13 +43,13 @@ func (c *Client) breakdownRaw(ctx context.Context, q query.Query, w window) (fra
 // breakdownResult turns a breakdown answer into groups. Total is the number
 // of matching events (hits.total), which for groupBy tag is what Loki's
 // separate total query counts.
-func breakdownResult(q query.Query, resp *searchResponse, meta frames.Meta) (frames.Breakdown, frames.Meta, error) {
-	out := frames.Breakdown{Dims: q.GroupBy, Total: float64(resp.Hits.Total.Value)}
+func breakdownResult(q read.Query, resp *searchResponse, meta read.Meta) (read.Breakdown, read.Meta, error) {
+	out := read.Breakdown{Dims: q.GroupBy, Total: float64(resp.Hits.Total.Value)}
 	meta.Stats = resp.stats()
 	meta.Notices = append(meta.Notices, resp.notices()...)
 	if len(q.GroupBy) == 0 {
 		if resp.Hits.Total.Value > 0 {
-			out.Groups = []frames.Group{{Values: []string{}, Count: out.Total}}
+			out.Groups = []read.Group{{Values: []string{}, Count: out.Total}}
 		}
 		return out, meta, nil
 	}
@@ -61,10 +57,10 @@ func breakdownResult(q query.Query, resp *searchResponse, meta frames.Meta) (fra
 		if resp.Hits.Total.Value == 0 {
 			return out, meta, nil
 		}
-		return out, meta, backend.DownstreamError(fmt.Errorf("Elasticsearch's answer has no aggregation \"by\""))
+		return out, meta, read.Downstream(fmt.Errorf("Elasticsearch's answer has no aggregation \"by\""))
 	}
 	truncated := walkTerms(q, resp.Aggregations.By, func(vals []string, n int64) {
-		out.Groups = append(out.Groups, frames.Group{Values: append([]string(nil), vals...), Count: float64(n)})
+		out.Groups = append(out.Groups, read.Group{Values: append([]string(nil), vals...), Count: float64(n)})
 	})
 	if truncated {
 		meta.Notices = append(meta.Notices, truncatedNotice(breakdownBuckets))
@@ -72,15 +68,15 @@ func breakdownResult(q query.Query, resp *searchResponse, meta frames.Meta) (fra
 	return out, meta, nil
 }
 
-func truncatedNotice(limit int) data.Notice {
-	return data.Notice{Severity: data.NoticeSeverityWarning, Text: fmt.Sprintf(
+func truncatedNotice(limit int) read.Notice {
+	return read.Notice{Severity: read.NoticeWarning, Text: fmt.Sprintf(
 		"Only the largest groups are shown (at most %d): narrow the query or group by fewer dimensions", limit)}
 }
 
 // walkTerms calls leaf for every innermost bucket with the values of its
 // path; the slice is reused, leaf copies it to keep it. It reports whether
 // any level left documents out (sum_other_doc_count > 0).
-func walkTerms(q query.Query, agg *termsAgg, leaf func(vals []string, n int64)) bool {
+func walkTerms(q read.Query, agg *termsAgg, leaf func(vals []string, n int64)) bool {
 	path := make([]string, len(q.GroupBy))
 	truncated := false
 	var walk func(a *termsAgg, level int)
@@ -113,12 +109,12 @@ func walkTerms(q query.Query, agg *termsAgg, leaf func(vals []string, n int64)) 
 }
 
 // Timeseries counts events per group and step. Points are on the grid of
-// frames.NewGrid for q.Step() and count what Loki's points count; see
+// read.NewGrid for q.Step() and count what Loki's points count; see
 // histOffsetMs.
-func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series, map[int64]float64, frames.Meta, error) {
+func (c *Client) Timeseries(ctx context.Context, q read.Query) ([]read.Series, map[int64]float64, read.Meta, error) {
 	step := q.Step()
-	grid := frames.NewGrid(q.From, q.To, step)
-	var meta frames.Meta
+	grid := read.NewGrid(q.From, q.To, step)
+	var meta read.Meta
 	var sizes []int
 	perStep := 1
 	if len(q.GroupBy) > 0 {
@@ -142,7 +138,7 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 		return nil, nil, meta, err
 	}
 	if newStep != step {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo, Text: fmt.Sprintf(
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeInfo, Text: fmt.Sprintf(
 			"The interval was raised from %s to %s so that %d terms buckets per step stay within Elasticsearch's search.max_buckets (%d)",
 			step, newStep, perStep-1, c.maxBuckets)})
 		grid = newGrid
@@ -204,20 +200,20 @@ func levelCounts(agg *termsAgg, dims int) ([]int, int) {
 
 // clampStep raises the step (to a multiple of the asked one, so points stay
 // on multiples of it) until steps × perStep buckets fit maxBuckets.
-func clampStep(q query.Query, step time.Duration, perStep, maxBuckets int) (time.Duration, frames.Grid, error) {
-	grid := frames.NewGrid(q.From, q.To, step)
+func clampStep(q read.Query, step time.Duration, perStep, maxBuckets int) (time.Duration, read.Grid, error) {
+	grid := read.NewGrid(q.From, q.To, step)
 	if grid.N*perStep <= maxBuckets {
 		return step, grid, nil
 	}
 	k := int64((grid.N*perStep + maxBuckets - 1) / maxBuckets)
 	for {
 		s := time.Duration(k) * step
-		g := frames.NewGrid(q.From, q.To, s)
+		g := read.NewGrid(q.From, q.To, s)
 		if g.N*perStep <= maxBuckets {
 			return s, g, nil
 		}
 		if s > 2*q.Range() {
-			return 0, frames.Grid{}, backend.DownstreamError(fmt.Errorf(
+			return 0, read.Grid{}, read.Downstream(fmt.Errorf(
 				"%d terms buckets per step do not fit Elasticsearch's search.max_buckets (%d) even with one step: group by fewer dimensions or narrow the query", perStep-1, maxBuckets))
 		}
 		k++
@@ -226,7 +222,7 @@ func clampStep(q query.Query, step time.Duration, perStep, maxBuckets int) (time
 
 // timeseriesResult reads the histogram: each bucket's doc_count is the
 // step's total (the share denominator), the nested terms its groups.
-func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, meta frames.Meta) ([]frames.Series, map[int64]float64, frames.Meta, error) {
+func timeseriesResult(q read.Query, step time.Duration, resp *searchResponse, meta read.Meta) ([]read.Series, map[int64]float64, read.Meta, error) {
 	meta.Stats = resp.stats()
 	meta.Notices = append(meta.Notices, resp.notices()...)
 	totals := map[int64]float64{}
@@ -236,12 +232,12 @@ func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, m
 		return nil, totals, meta, nil
 	}
 	if resp.Aggregations.Time == nil {
-		return nil, nil, meta, backend.DownstreamError(fmt.Errorf("Elasticsearch's answer has no aggregation \"time\""))
+		return nil, nil, meta, read.Downstream(fmt.Errorf("Elasticsearch's answer has no aggregation \"time\""))
 	}
 	stepMs := step.Milliseconds()
 	buckets := resp.Aggregations.Time.Buckets
 	if len(q.GroupBy) == 0 {
-		s := frames.Series{Values: []string{}, Points: make(map[int64]float64, len(buckets))}
+		s := read.Series{Values: []string{}, Points: make(map[int64]float64, len(buckets))}
 		for _, b := range buckets {
 			t := pointOf(b.Key, stepMs)
 			totals[t] = float64(b.DocCount)
@@ -249,10 +245,10 @@ func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, m
 				s.Points[t] = float64(b.DocCount)
 			}
 		}
-		return []frames.Series{s}, totals, meta, nil
+		return []read.Series{s}, totals, meta, nil
 	}
 	index := map[string]int{}
-	var series []frames.Series
+	var series []read.Series
 	truncated := false
 	for i := range buckets {
 		b := &buckets[i]
@@ -270,7 +266,7 @@ func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, m
 			if !ok {
 				j = len(series)
 				index[k] = j
-				series = append(series, frames.Series{Values: append([]string(nil), vals...), Points: make(map[int64]float64, len(buckets))})
+				series = append(series, read.Series{Values: append([]string(nil), vals...), Points: make(map[int64]float64, len(buckets))})
 			}
 			series[j].Points[t] += float64(n)
 		}) {
@@ -278,26 +274,26 @@ func timeseriesResult(q query.Query, step time.Duration, resp *searchResponse, m
 		}
 	}
 	if truncated {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning, Text: "Some groups of some steps were left out by Elasticsearch's terms size; narrow the query"})
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeWarning, Text: "Some groups of some steps were left out by Elasticsearch's terms size; narrow the query"})
 	}
 	return series, totals, meta, nil
 }
 
 // Feedback lists the newest events of [from, to), sorted as
-// frames.SortEntries sorts, paging with search_after when the limit is
+// read.SortEntries sorts, paging with search_after when the limit is
 // larger than a page.
-func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+func (c *Client) Feedback(ctx context.Context, q read.Query) ([]read.Entry, read.Meta, error) {
 	entries, meta, bad, err := c.list(ctx, q.Limit, func(size int, after []json.RawMessage) (M, error) {
 		return c.feedbackBody(q, size, after)
 	})
 	if err != nil {
 		return nil, meta, err
 	}
-	frames.SortEntries(entries)
+	read.SortEntries(entries)
 	c.skippedNotice(&meta, bad)
 	if len(entries)+bad >= q.Limit {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
-			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, query.MaxLimit)})
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeInfo,
+			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, read.MaxLimit)})
 	}
 	return entries, meta, nil
 }
@@ -307,7 +303,7 @@ func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, f
 // source does: the drill-down must show the same rows from either source.
 // Like Loki's trace it says nothing when the limit cuts the list, so that
 // both sources answer the same frames.
-func (c *Client) Trace(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+func (c *Client) Trace(ctx context.Context, q read.Query) ([]read.Entry, read.Meta, error) {
 	entries, meta, bad, err := c.list(ctx, q.Limit, func(size int, after []json.RawMessage) (M, error) {
 		return c.traceBody(q, size, after), nil
 	})
@@ -317,7 +313,7 @@ func (c *Client) Trace(ctx context.Context, q query.Query) ([]frames.Entry, fram
 	// The search already returns this order; sorting again with the Loki
 	// source's exact steps keeps the two identical even where
 	// Elasticsearch's keyword order and Go's string order could part.
-	frames.SortEntries(entries)
+	read.SortEntries(entries)
 	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
 		entries[i], entries[j] = entries[j], entries[i]
 	}
@@ -328,10 +324,10 @@ func (c *Client) Trace(ctx context.Context, q query.Query) ([]frames.Entry, fram
 // list pages through one sorted search with search_after until limit hits
 // are read or the matches run out. It returns the decoded events and how
 // many hits were not events.
-func (c *Client) list(ctx context.Context, limit int, body func(size int, after []json.RawMessage) (M, error)) ([]frames.Entry, frames.Meta, int, error) {
-	var meta frames.Meta
+func (c *Client) list(ctx context.Context, limit int, body func(size int, after []json.RawMessage) (M, error)) ([]read.Entry, read.Meta, int, error) {
+	var meta read.Meta
 	var after []json.RawMessage
-	entries := make([]frames.Entry, 0, min(limit, c.pageSize))
+	entries := make([]read.Entry, 0, min(limit, c.pageSize))
 	bad := 0
 	for len(entries)+bad < limit {
 		size := min(c.pageSize, limit-len(entries)-bad)
@@ -354,23 +350,23 @@ func (c *Client) list(ctx context.Context, limit int, body func(size int, after 
 		}
 		after = resp.Hits.Hits[len(resp.Hits.Hits)-1].Sort
 		if len(after) == 0 {
-			return nil, meta, 0, backend.DownstreamError(fmt.Errorf("Elasticsearch returned hits without sort values; cannot page"))
+			return nil, meta, 0, read.Downstream(fmt.Errorf("Elasticsearch returned hits without sort values; cannot page"))
 		}
 	}
 	return entries, meta, bad, nil
 }
 
-func (c *Client) skippedNotice(meta *frames.Meta, bad int) {
+func (c *Client) skippedNotice(meta *read.Meta, bad int) {
 	if bad > 0 {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning,
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeWarning,
 			Text: fmt.Sprintf("%d document(s) in %s are not feedback events and were skipped", bad, c.index)})
 	}
 }
 
 // hitsToEntries decodes each _source as an event. A document that is not
 // one is skipped and counted, as Loki's path does with foreign lines.
-func hitsToEntries(hits []hit) ([]frames.Entry, int) {
-	out := make([]frames.Entry, len(hits))
+func hitsToEntries(hits []hit) ([]read.Entry, int) {
+	out := make([]read.Entry, len(hits))
 	n := 0
 	for i := range hits {
 		// Decoding in place saves copying each event; calling UnmarshalJSON
@@ -378,7 +374,7 @@ func hitsToEntries(hits []hit) ([]frames.Entry, int) {
 		// checks the bytes itself.
 		en := &out[n]
 		if err := en.Event.UnmarshalJSON(hits[i].Source); err != nil || en.Event.Kind == "" {
-			*en = frames.Entry{}
+			*en = read.Entry{}
 			continue
 		}
 		t, ok := sortTime(hits[i].Sort)

@@ -88,7 +88,7 @@ func TestBreakdownRequests(t *testing.T) {
 			es := newFakeES(t, func(recorded) (int, []byte) { return 200, []byte(emptySearch) })
 			c := newTestClient(t, es.URL)
 			q := parseQuery(t, tc.query, time.Minute)
-			if _, _, err := c.Breakdown(context.Background(), q); err != nil {
+			if _, _, err := c.Breakdown(context.Background(), q.Query); err != nil {
 				t.Fatal(err)
 			}
 			reqs := es.requests()
@@ -113,7 +113,7 @@ func TestHostileValuesStayStrings(t *testing.T) {
 		"queryType": "breakdown", "search": hostile,
 		"filters": []map[string]string{{"key": "feedback_id", "operator": "=", "value": hostile}},
 	})
-	if _, _, err := c.Breakdown(context.Background(), parseQuery(t, string(js), time.Minute)); err != nil {
+	if _, _, err := c.Breakdown(context.Background(), parseQuery(t, string(js), time.Minute).Query); err != nil {
 		t.Fatal(err)
 	}
 	var body struct {
@@ -153,7 +153,7 @@ func TestTimeseriesRequests(t *testing.T) {
 		})
 		c := newTestClient(t, es.URL)
 		q := parseQuery(t, `{"queryType":"timeseries","groupBy":["model_version"]}`, time.Hour)
-		if _, _, _, err := c.Timeseries(context.Background(), q); err != nil {
+		if _, _, _, err := c.Timeseries(context.Background(), q.Query); err != nil {
 			t.Fatal(err)
 		}
 		reqs := es.requests()
@@ -182,7 +182,7 @@ func TestTimeseriesRequests(t *testing.T) {
 		// 6h / 11,000 = 1963.6ms rounds up to 1964ms (query.Step); the grid
 		// starts at the first multiple of 1964ms after 06:00.
 		q := parseQuery(t, `{"queryType":"timeseries","kind":"resolution"}`, time.Millisecond)
-		if _, _, _, err := c.Timeseries(context.Background(), q); err != nil {
+		if _, _, _, err := c.Timeseries(context.Background(), q.Query); err != nil {
 			t.Fatal(err)
 		}
 		reqs := es.requests()
@@ -207,7 +207,7 @@ func TestFeedbackRequests(t *testing.T) {
 		es := newFakeES(t, func(recorded) (int, []byte) { return 200, []byte(emptySearch) })
 		c := newTestClient(t, es.URL)
 		q := parseQuery(t, `{"queryType":"feedback","tags":["bias"],"limit":100}`, time.Minute)
-		if _, _, err := c.Feedback(context.Background(), q); err != nil {
+		if _, _, err := c.Feedback(context.Background(), q.Query); err != nil {
 			t.Fatal(err)
 		}
 		reqs := es.requests()
@@ -243,7 +243,7 @@ func TestFeedbackRequests(t *testing.T) {
 		c := newTestClient(t, es.URL)
 		c.pageSize = 2
 		q := parseQuery(t, `{"queryType":"feedback","limit":5}`, time.Minute)
-		entries, meta, err := c.Feedback(context.Background(), q)
+		entries, meta, err := c.Feedback(context.Background(), q.Query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +339,7 @@ func TestAuthHeaders(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := c.Breakdown(context.Background(), parseQuery(t, `{}`, time.Minute)); err != nil {
+			if _, _, err := c.Breakdown(context.Background(), parseQuery(t, `{}`, time.Minute).Query); err != nil {
 				t.Fatal(err)
 			}
 			if got := es.requests()[0].Header.Get("Authorization"); got != tc.want {
@@ -376,7 +376,7 @@ func TestTraceRequest(t *testing.T) {
 	// trace ignores them too, and the drill-down shows everything on the id.
 	q := parseQuery(t, `{"queryType":"trace","correlationId":"4bf92f3577b34da6a3ce929d0e0e4736","limit":100,
 		"kind":"review","sentiment":"negative","tags":["bias"],"search":"x","filters":[{"key":"reason","operator":"=","value":"y"}]}`, time.Minute)
-	_, meta, err := c.Trace(context.Background(), q)
+	_, meta, err := c.Trace(context.Background(), q.Query)
 	if err != nil {
 		t.Fatal(err)
 	}

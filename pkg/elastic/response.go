@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/grafana/grafana-plugin-sdk-go/data"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // searchResponse is the part of a _search answer this package reads. The
@@ -114,10 +114,10 @@ type histBucket struct {
 }
 
 // stats are shown in the query inspector.
-func (r *searchResponse) stats() []data.QueryStat {
-	out := []data.QueryStat{{FieldConfig: data.FieldConfig{DisplayName: "Elasticsearch: took", Unit: "ms"}, Value: float64(r.Took)}}
+func (r *searchResponse) stats() []read.Stat {
+	out := []read.Stat{{Name: "Elasticsearch: took", Unit: "ms", Value: float64(r.Took)}}
 	if r.Hits.Total.Present {
-		out = append(out, data.QueryStat{FieldConfig: data.FieldConfig{DisplayName: "Elasticsearch: hits"}, Value: float64(r.Hits.Total.Value)})
+		out = append(out, read.Stat{Name: "Elasticsearch: hits", Value: float64(r.Hits.Total.Value)})
 	}
 	return out
 }

@@ -19,10 +19,9 @@ import (
 	// encoding/json, several times faster; Loki answers of 5,000 lines are
 	// the plugin's hottest path (scripts/bench.sh).
 	fastjson "github.com/goccy/go-json"
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/models"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // maxBody bounds what is read from Loki: 5,000 lines of at most 256 KiB is
@@ -56,7 +55,7 @@ func New(cfg models.Loki) (*Client, error) {
 	if cfg.Tenant != "" {
 		auth.Headers["X-Scope-OrgID"] = cfg.Tenant
 	}
-	hc, err := models.NewHTTPClient("loki", auth)
+	hc, err := cfg.HTTPClient.Build("loki", auth)
 	if err != nil {
 		return nil, err
 	}
@@ -92,14 +91,14 @@ func (c *Client) get(ctx context.Context, path string, params url.Values) ([]byt
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, backend.DownstreamError(fmt.Errorf("Loki request cancelled: %w", ctx.Err()))
+			return nil, read.Downstream(fmt.Errorf("Loki request cancelled: %w", ctx.Err()))
 		}
-		return nil, backend.DownstreamError(fmt.Errorf("Loki at %s is unreachable: %w", c.base.Redacted(), unwrapURLError(err)))
+		return nil, read.Downstream(fmt.Errorf("Loki at %s is unreachable: %w", c.base.Redacted(), unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, backend.DownstreamError(fmt.Errorf("reading Loki's answer: %w", err))
+		return nil, read.Downstream(fmt.Errorf("reading Loki's answer: %w", err))
 	}
 	if resp.StatusCode/100 != 2 {
 		msg := strings.TrimSpace(string(body))
@@ -109,7 +108,7 @@ func (c *Client) get(ctx context.Context, path string, params url.Values) ([]byt
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)
 		}
-		return nil, backend.DownstreamError(&Error{Status: resp.StatusCode, Message: msg})
+		return nil, read.Downstream(&Error{Status: resp.StatusCode, Message: msg})
 	}
 	return body, nil
 }
@@ -171,19 +170,19 @@ type LogResponse struct {
 func parseLogResponse(body []byte) (*LogResponse, error) {
 	var r LogResponse
 	if err := fastjson.Unmarshal(body, &r); err != nil {
-		return nil, backend.DownstreamError(fmt.Errorf("Loki's answer is not a log query result: %w", err))
+		return nil, read.Downstream(fmt.Errorf("Loki's answer is not a log query result: %w", err))
 	}
 	if r.Status != "success" {
-		return nil, backend.DownstreamError(fmt.Errorf("Loki answered status %q", r.Status))
+		return nil, read.Downstream(fmt.Errorf("Loki answered status %q", r.Status))
 	}
 	if r.Data.ResultType != "streams" {
-		return nil, backend.DownstreamError(fmt.Errorf("Loki answered a %q result where log lines were expected", r.Data.ResultType))
+		return nil, read.Downstream(fmt.Errorf("Loki answered a %q result where log lines were expected", r.Data.ResultType))
 	}
 	return &r, nil
 }
 
 // Stats converts Loki's summary statistics for the query inspector.
-func (r *LogResponse) Stats() []data.QueryStat { return summaryStats(r.Data.Stats.Summary) }
+func (r *LogResponse) Stats() []read.Stat { return summaryStats(r.Data.Stats.Summary) }
 
 func (c *Client) queryAPI(ctx context.Context, path string, params url.Values) (*Response, error) {
 	body, err := c.get(ctx, path, params)
@@ -196,10 +195,10 @@ func (c *Client) queryAPI(ctx context.Context, path string, params url.Values) (
 func parseResponse(body []byte) (*Response, error) {
 	var r Response
 	if err := fastjson.Unmarshal(body, &r); err != nil {
-		return nil, backend.DownstreamError(fmt.Errorf("Loki's answer is not a query result: %w", err))
+		return nil, read.Downstream(fmt.Errorf("Loki's answer is not a query result: %w", err))
 	}
 	if r.Status != "success" {
-		return nil, backend.DownstreamError(fmt.Errorf("Loki answered status %q", r.Status))
+		return nil, read.Downstream(fmt.Errorf("Loki answered status %q", r.Status))
 	}
 	return &r, nil
 }
@@ -269,7 +268,7 @@ func (r *Response) Metric() ([]Series, error) {
 		}
 		return out, nil
 	}
-	return nil, backend.DownstreamError(fmt.Errorf("Loki answered a %q result where a metric was expected", r.Data.ResultType))
+	return nil, read.Downstream(fmt.Errorf("Loki answered a %q result where a metric was expected", r.Data.ResultType))
 }
 
 // sample reads [seconds, "value"]: the time is a JSON number that may be
@@ -293,11 +292,7 @@ func sample(v [2]json.Number) (Sample, error) {
 }
 
 // Line is one log entry.
-type Line struct {
-	T      time.Time
-	Line   string
-	Labels map[string]string
-}
+type Line = read.LogLine
 
 // Streams lists the entries in answer order (streams are ordered by label
 // set, not time: callers must sort).
@@ -320,7 +315,7 @@ func (r *LogResponse) Streams() ([]Line, error) {
 }
 
 func downstreamShape(err error) error {
-	return backend.DownstreamError(fmt.Errorf("unexpected Loki answer: %w", err))
+	return read.Downstream(fmt.Errorf("unexpected Loki answer: %w", err))
 }
 
 // statNames are the summary statistics shown in the query inspector.
@@ -335,16 +330,21 @@ var statNames = []struct{ key, name, unit string }{
 }
 
 // Stats converts Loki's summary statistics for the query inspector.
-func (r *Response) Stats() []data.QueryStat { return summaryStats(r.Data.Stats.Summary) }
+func (r *Response) Stats() []read.Stat { return summaryStats(r.Data.Stats.Summary) }
 
-func summaryStats(summary map[string]float64) []data.QueryStat {
-	var out []data.QueryStat
+func summaryStats(summary map[string]float64) []read.Stat {
+	var out []read.Stat
 	for _, s := range statNames {
 		v, ok := summary[s.key]
 		if !ok {
 			continue
 		}
-		out = append(out, data.QueryStat{FieldConfig: data.FieldConfig{DisplayName: s.name, Unit: s.unit}, Value: v})
+		out = append(out, read.Stat{Name: s.name, Unit: s.unit, Value: v})
 	}
 	return out
 }
+
+var (
+	_ read.Reader      = (*Client)(nil)
+	_ read.LogSearcher = (*Client)(nil)
+)

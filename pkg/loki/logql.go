@@ -10,7 +10,8 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Selector is the configured stream selector, split into its matchers so
@@ -130,27 +131,27 @@ func tagsAlternation(tags []string) string {
 // builder turns a validated query into LogQL.
 type builder struct {
 	sel Selector
-	q   query.Query
+	q   read.Query
 }
 
 // base is the log expression every query type shares: stream matchers,
 // one json stage extracting only the fields needed, then the label filters.
 // withTagsAny adds the "carries any of q.Tags" filter.
-func (b builder) base(withTagsAny bool, extraJSON ...query.Field) expr {
+func (b builder) base(withTagsAny bool, extraJSON ...storage.Field) expr {
 	q := b.q
 	streams := []string{matcher("kind", "=", string(q.Kind))}
 	if q.Sentiment != "" {
 		streams = append(streams, matcher("sentiment", "=", string(q.Sentiment)))
 	}
 	jsonFields := map[string]string{}
-	need := func(f query.Field) {
+	need := func(f storage.Field) {
 		if !f.StreamLabel {
 			jsonFields[f.LokiLabel] = f.JSONPath
 		}
 	}
 	var filters []string
 	for _, f := range q.Filters {
-		fd, _ := query.LookupField(f.Key, true) // validated by query.Parse
+		fd, _ := storage.LookupField(f.Key, true) // validated by query.Parse
 		switch {
 		case fd.StreamLabel:
 			streams = append(streams, matcher(fd.LokiLabel, f.Operator, f.Value))
@@ -163,7 +164,7 @@ func (b builder) base(withTagsAny bool, extraJSON ...query.Field) expr {
 		}
 	}
 	for _, g := range q.GroupBy {
-		fd, _ := query.LookupField(g, false)
+		fd, _ := storage.LookupField(g, false)
 		need(fd)
 	}
 	for _, f := range extraJSON {
@@ -199,19 +200,19 @@ func (b builder) base(withTagsAny bool, extraJSON ...query.Field) expr {
 	return e
 }
 
-var tagField, _ = query.LookupField("tag", false)
+var tagField, _ = storage.LookupField("tag", false)
 
 // tagFilter: "tag = x" means the event carries x.
-func tagFilter(f query.Filter) string {
+func tagFilter(f read.Filter) string {
 	var alt string
 	switch f.Operator {
-	case query.OpEqual, query.OpNotEqual:
+	case read.OpEqual, read.OpNotEqual:
 		alt = regexp.QuoteMeta(f.Value)
 	default:
 		alt = "(" + f.Value + ")"
 	}
 	op := "=~"
-	if f.Operator == query.OpNotEqual || f.Operator == query.OpNotRegex {
+	if f.Operator == read.OpNotEqual || f.Operator == read.OpNotRegex {
 		op = "!~"
 	}
 	return "| " + matcher("tags", op, tagPattern(alt))
@@ -224,7 +225,7 @@ func (b builder) dims() []string {
 		if g == "tag" {
 			continue
 		}
-		fd, _ := query.LookupField(g, false)
+		fd, _ := storage.LookupField(g, false)
 		out = append(out, fd.LokiLabel)
 	}
 	return out
@@ -269,7 +270,7 @@ func (b builder) tagsDiscoveryExpr(r time.Duration) string {
 }
 
 // valuesExpr lists the values of one parsed field.
-func valuesExpr(sel Selector, kind string, f query.Field, r time.Duration) string {
+func valuesExpr(sel Selector, kind string, f storage.Field, r time.Duration) string {
 	e := expr{selector: sel.With(matcher("kind", "=", kind))}
 	e = e.with("| json " + matcher(f.LokiLabel, "=", f.JSONPath)).with("| " + matcher(f.LokiLabel, "!=", ""))
 	return "sum by (" + f.LokiLabel + ") (count_over_time(" + e.rangeOf(r) + "))"

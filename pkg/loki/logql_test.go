@@ -11,10 +11,9 @@ import (
 	"text/scanner"
 	"time"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 const sel = `{service_name="model-feedback"}`
@@ -26,7 +25,7 @@ func logqlFor(t *testing.T, js string, interval time.Duration) string {
 		t.Fatal(err)
 	}
 	q := mustQuery(t, js, interval)
-	b := builder{sel: s, q: q}
+	b := builder{sel: s, q: q.Query}
 	switch q.Type {
 	case query.Feedback:
 		return b.base(true).String()
@@ -206,15 +205,15 @@ func TestRequestParametersPerQueryType(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, _, err := c.Breakdown(ctx, mustQuery(t, `{"queryType":"breakdown","groupBy":["model_version"]}`, time.Minute)); err != nil {
+	if _, _, err := c.Breakdown(ctx, mustQuery(t, `{"queryType":"breakdown","groupBy":["model_version"]}`, time.Minute).Query); err != nil {
 		t.Fatal(err)
 	}
 	// An interval of 1 ms over 6 h would be 21.6 M points: the step is
 	// clamped to range/11,000 rounded UP to whole ms (1963.6 → 1964ms).
-	if _, _, _, err := c.Timeseries(ctx, mustQuery(t, `{"queryType":"timeseries"}`, time.Millisecond)); err != nil {
+	if _, _, _, err := c.Timeseries(ctx, mustQuery(t, `{"queryType":"timeseries"}`, time.Millisecond).Query); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.Feedback(ctx, mustQuery(t, `{"queryType":"feedback","limit":5000}`, time.Minute)); err != nil {
+	if _, _, err := c.Feedback(ctx, mustQuery(t, `{"queryType":"feedback","limit":5000}`, time.Minute).Query); err != nil {
 		t.Fatal(err)
 	}
 	want := []struct {
@@ -281,7 +280,7 @@ func TestLokiErrorsAreDownstreamAndReadable(t *testing.T) {
 	if !errors.As(err, &le) || le.Status != 400 || le.Message != body {
 		t.Fatalf("got %v", err)
 	}
-	if !backend.IsDownstreamError(err) {
+	if !read.IsDownstream(err) {
 		t.Fatal("a Loki 400 must be a downstream error")
 	}
 	_, err = c.instant(context.Background(), "auth", winTo)
@@ -290,7 +289,7 @@ func TestLokiErrorsAreDownstreamAndReadable(t *testing.T) {
 	}
 	srv.Close()
 	_, err = c.instant(context.Background(), "x", winTo)
-	if err == nil || !strings.Contains(err.Error(), "unreachable") || !backend.IsDownstreamError(err) {
+	if err == nil || !strings.Contains(err.Error(), "unreachable") || !read.IsDownstream(err) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -327,7 +326,7 @@ func TestTagDiscovery(t *testing.T) {
 		t.Fatalf("discovery query %s", queries[0])
 	}
 	queries = nil
-	if _, _, err := c.Breakdown(context.Background(), mustQuery(t, `{"queryType":"breakdown","groupBy":["tag"]}`, time.Minute)); err != nil {
+	if _, _, err := c.Breakdown(context.Background(), mustQuery(t, `{"queryType":"breakdown","groupBy":["tag"]}`, time.Minute).Query); err != nil {
 		t.Fatal(err)
 	}
 	if len(queries) != 2 || strings.Count(queries[1], "label_replace(") != 10 || !strings.Contains(queries[1], `"tag", "outdated_rates"`) {

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // series lists the stream label sets under the selector (plus extra
@@ -65,7 +66,7 @@ func (c *Client) ModelVersions(ctx context.Context, modelID string, from, to tim
 
 // Tags lists the taxonomy and every custom tag seen on feedback in range.
 func (c *Client) Tags(ctx context.Context, from, to time.Time) ([]string, error) {
-	b := builder{sel: c.sel, q: query.Query{Kind: feedback.KindFeedback, From: from, To: to}}
+	b := builder{sel: c.sel, q: read.Query{Kind: feedback.KindFeedback, From: from, To: to}}
 	seen, err := c.discoverTags(ctx, b, to.Sub(from))
 	if err != nil {
 		return nil, err
@@ -103,7 +104,7 @@ func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]strin
 	for _, f := range r.Fields {
 		// `| json` flattens attributes.domain to attributes_domain.
 		if k, ok := strings.CutPrefix(f.Label, "attributes_"); ok {
-			if _, err := query.LookupField("attributes."+k, false); err == nil {
+			if _, err := storage.LookupField("attributes."+k, false); err == nil {
 				set["attributes."+k] = true
 			}
 		}
@@ -113,7 +114,7 @@ func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]strin
 
 // FieldValues lists the values one field takes on feedback in range.
 func (c *Client) FieldValues(ctx context.Context, name string, from, to time.Time) ([]string, error) {
-	f, err := query.LookupField(name, true)
+	f, err := storage.LookupField(name, true)
 	if err != nil {
 		return nil, err
 	}

@@ -9,41 +9,40 @@ import (
 	"time"
 
 	fastjson "github.com/goccy/go-json"
-	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Breakdown counts events per group over the whole range with one instant
 // query at the range end. Loki's instant window is (end-range, end].
-func (c *Client) Breakdown(ctx context.Context, q query.Query) (frames.Breakdown, frames.Meta, error) {
+func (c *Client) Breakdown(ctx context.Context, q read.Query) (read.Breakdown, read.Meta, error) {
 	b := builder{sel: c.sel, q: q}
 	r := q.Range()
 	tags, err := c.groupTags(ctx, b, r)
 	if err != nil {
-		return frames.Breakdown{}, frames.Meta{}, err
+		return read.Breakdown{}, read.Meta{}, err
 	}
-	out := frames.Breakdown{Dims: q.GroupBy}
+	out := read.Breakdown{Dims: q.GroupBy}
 	if len(tags) == 0 && q.HasGroup("tag") {
-		return out, frames.Meta{Executed: "(no tags in range)"}, nil
+		return out, read.Meta{Executed: "(no tags in range)"}, nil
 	}
 	logql := b.countExpr(r, tags)
 	resp, err := c.instant(ctx, logql, q.To)
 	if err != nil {
-		return out, frames.Meta{Executed: logql}, err
+		return out, read.Meta{Executed: logql}, err
 	}
 	series, err := resp.Metric()
 	if err != nil {
-		return out, frames.Meta{Executed: logql}, err
+		return out, read.Meta{Executed: logql}, err
 	}
-	meta := frames.Meta{Executed: logql, Stats: resp.Stats()}
+	meta := read.Meta{Executed: logql, Stats: resp.Stats()}
 	for _, s := range series {
-		out.Groups = append(out.Groups, frames.Group{Values: groupValues(q, s.Labels), Count: s.Samples[0].V})
+		out.Groups = append(out.Groups, read.Group{Values: groupValues(q, s.Labels), Count: s.Samples[0].V})
 		out.Total += s.Samples[0].V
 	}
-	if q.Metric == query.MetricShare && q.HasGroup("tag") {
+	if q.Total && q.HasGroup("tag") {
 		total := b.totalExpr(r)
 		meta.Executed += "\n" + total
 		tr, err := c.instant(ctx, total, q.To)
@@ -65,28 +64,28 @@ func (c *Client) Breakdown(ctx context.Context, q query.Query) (frames.Breakdown
 // Timeseries counts events per group and step with one range query; the
 // count window of each point is its step, so points neither overlap nor
 // leave gaps.
-func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series, map[int64]float64, frames.Meta, error) {
+func (c *Client) Timeseries(ctx context.Context, q read.Query) ([]read.Series, map[int64]float64, read.Meta, error) {
 	b := builder{sel: c.sel, q: q}
 	step := q.Step()
 	tags, err := c.groupTags(ctx, b, q.Range())
 	if err != nil {
-		return nil, nil, frames.Meta{}, err
+		return nil, nil, read.Meta{}, err
 	}
 	if len(tags) == 0 && q.HasGroup("tag") {
-		return nil, nil, frames.Meta{Executed: "(no tags in range)"}, nil
+		return nil, nil, read.Meta{Executed: "(no tags in range)"}, nil
 	}
 	logql := b.countExpr(step, tags)
 	resp, err := c.rangeMetric(ctx, logql, q.From, q.To, step)
 	if err != nil {
-		return nil, nil, frames.Meta{Executed: logql}, err
+		return nil, nil, read.Meta{Executed: logql}, err
 	}
 	ms, err := resp.Metric()
 	if err != nil {
-		return nil, nil, frames.Meta{Executed: logql}, err
+		return nil, nil, read.Meta{Executed: logql}, err
 	}
-	meta := frames.Meta{Executed: logql, Stats: resp.Stats()}
+	meta := read.Meta{Executed: logql, Stats: resp.Stats()}
 	series, totals := toSeries(q, ms)
-	if q.Metric == query.MetricShare && q.HasGroup("tag") {
+	if q.Total && q.HasGroup("tag") {
 		total := b.totalExpr(step)
 		meta.Executed += "\n" + total
 		tr, err := c.rangeMetric(ctx, total, q.From, q.To, step)
@@ -109,11 +108,11 @@ func (c *Client) Timeseries(ctx context.Context, q query.Query) ([]frames.Series
 
 // toSeries keys each series by its group values and sums the points per
 // step (the share denominator when no event counts twice).
-func toSeries(q query.Query, ms []Series) ([]frames.Series, map[int64]float64) {
-	series := make([]frames.Series, len(ms))
+func toSeries(q read.Query, ms []Series) ([]read.Series, map[int64]float64) {
+	series := make([]read.Series, len(ms))
 	totals := map[int64]float64{}
 	for i, s := range ms {
-		series[i] = frames.Series{Values: groupValues(q, s.Labels), Points: make(map[int64]float64, len(s.Samples))}
+		series[i] = read.Series{Values: groupValues(q, s.Labels), Points: make(map[int64]float64, len(s.Samples))}
 		for _, p := range s.Samples {
 			series[i].Points[p.T.UnixMilli()] = p.V
 			totals[p.T.UnixMilli()] += p.V
@@ -181,30 +180,30 @@ func sortedKeys(set map[string]bool) []string {
 }
 
 // groupValues reads the groupBy dimensions from a series' labels.
-func groupValues(q query.Query, labels map[string]string) []string {
+func groupValues(q read.Query, labels map[string]string) []string {
 	vals := make([]string, len(q.GroupBy))
 	for i, g := range q.GroupBy {
 		if g == "tag" {
 			vals[i] = labels["tag"]
 			continue
 		}
-		fd, _ := query.LookupField(g, false)
+		fd, _ := storage.LookupField(g, false)
 		vals[i] = labels[fd.LokiLabel]
 	}
 	return vals
 }
 
 // Feedback lists the newest events matching the query.
-func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+func (c *Client) Feedback(ctx context.Context, q read.Query) ([]read.Entry, read.Meta, error) {
 	logql := builder{sel: c.sel, q: q}.base(true).String()
 	entries, meta, err := c.entries(ctx, logql, q.From, q.To, q.Limit, "backward")
 	if err != nil {
 		return nil, meta, err
 	}
-	frames.SortEntries(entries)
+	read.SortEntries(entries)
 	if len(entries) >= q.Limit {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
-			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, query.MaxLimit)})
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeInfo,
+			Text: fmt.Sprintf("Showing the newest %d events; there may be more in this time range. Raise the limit (at most %d) or narrow the query.", q.Limit, read.MaxLimit)})
 	}
 	return entries, meta, nil
 }
@@ -212,8 +211,8 @@ func (c *Client) Feedback(ctx context.Context, q query.Query) ([]frames.Entry, f
 // entries runs a log query and decodes every line as an event. A line that
 // is not an event (something else written under the selector) is skipped
 // and counted in a notice rather than failing the panel.
-func (c *Client) entries(ctx context.Context, logql string, from, to time.Time, limit int, direction string) ([]frames.Entry, frames.Meta, error) {
-	meta := frames.Meta{Executed: logql}
+func (c *Client) entries(ctx context.Context, logql string, from, to time.Time, limit int, direction string) ([]read.Entry, read.Meta, error) {
+	meta := read.Meta{Executed: logql}
 	resp, err := c.logs(ctx, logql, from, to, limit, direction)
 	if err != nil {
 		return nil, meta, err
@@ -224,7 +223,7 @@ func (c *Client) entries(ctx context.Context, logql string, from, to time.Time, 
 		return nil, meta, err
 	}
 	if bad > 0 {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning,
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeWarning,
 			Text: fmt.Sprintf("%d log line(s) under the selector are not feedback events and were skipped", bad)})
 	}
 	return out, meta, nil
@@ -235,12 +234,12 @@ func (c *Client) entries(ctx context.Context, logql string, from, to time.Time, 
 type lenientEvent feedback.Event
 
 // toEntries decodes every line as an event; bad counts lines that are not.
-func toEntries(resp *LogResponse) ([]frames.Entry, int, error) {
+func toEntries(resp *LogResponse) ([]read.Entry, int, error) {
 	lines, err := resp.Streams()
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([]frames.Entry, 0, len(lines))
+	out := make([]read.Entry, 0, len(lines))
 	bad := 0
 	for _, l := range lines {
 		var e lenientEvent
@@ -248,7 +247,7 @@ func toEntries(resp *LogResponse) ([]frames.Entry, int, error) {
 			bad++
 			continue
 		}
-		out = append(out, frames.Entry{Time: l.T, Event: feedback.Event(e)})
+		out = append(out, read.Entry{Time: l.T, Event: feedback.Event(e)})
 	}
 	return out, bad, nil
 }
@@ -263,13 +262,13 @@ func (b builder) traceExpr(id string) string {
 
 // Trace returns every event carrying the query's correlation id, oldest
 // first, whatever its kind.
-func (c *Client) Trace(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error) {
+func (c *Client) Trace(ctx context.Context, q read.Query) ([]read.Entry, read.Meta, error) {
 	logql := builder{sel: c.sel, q: q}.traceExpr(q.CorrelationID)
 	entries, meta, err := c.entries(ctx, logql, q.From, q.To, q.Limit, "forward")
 	if err != nil {
 		return nil, meta, err
 	}
-	frames.SortEntries(entries)
+	read.SortEntries(entries)
 	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
 		entries[i], entries[j] = entries[j], entries[i]
 	}
@@ -278,8 +277,8 @@ func (c *Client) Trace(ctx context.Context, q query.Query) ([]frames.Entry, fram
 
 // Logs runs a log query and returns its lines oldest first, undecoded: the
 // execution logs of the drill-down are the application's, not events.
-func (c *Client) Logs(ctx context.Context, logql string, from, to time.Time, limit int) ([]Line, frames.Meta, error) {
-	meta := frames.Meta{Executed: logql}
+func (c *Client) Logs(ctx context.Context, logql string, from, to time.Time, limit int) ([]Line, read.Meta, error) {
+	meta := read.Meta{Executed: logql}
 	resp, err := c.logs(ctx, logql, from, to, limit, "forward")
 	if err != nil {
 		return nil, meta, err

@@ -1,5 +1,7 @@
-// Package models loads the data source configuration of DESIGN §4.1 once per
-// instance and validates it, so that every handler can trust it.
+// Package models loads the data source configuration (docs/configuration.md)
+// once per instance and validates it, so that every handler can trust it. It
+// has no Grafana import: feedbackd and feedbackctl configure the same readers
+// with the same types.
 package models
 
 import (
@@ -8,22 +10,22 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
-// Defaults of DESIGN §4.1.
+// Defaults (docs/configuration.md); the store names come from the storage
+// contract.
 const (
-	DefaultLokiSelector  = `{service_name="model-feedback"}`
-	DefaultESIndex       = "model-feedback-*"
-	DefaultESTimeField   = "timestamp"
+	DefaultLokiSelector  = storage.Selector
+	DefaultESIndex       = storage.IndexPattern
+	DefaultESTimeField   = storage.TimeField
 	DefaultRequestsQuery = "sum by (model_version) (increase(llm_requests_total[$__range]))"
 )
 
 // Settings is the whole configuration of one data source instance.
 type Settings struct {
-	DefaultSource query.Source `json:"defaultSource"`
+	DefaultSource read.Source   `json:"defaultSource"`
 	Loki          Loki         `json:"loki"`
 	Elasticsearch Elastic      `json:"elasticsearch"`
 	Prometheus    Prometheus   `json:"prometheus"`
@@ -42,6 +44,8 @@ type Loki struct {
 	BasicAuthUser string `json:"basicAuthUser"`
 	Password      string `json:"-"`
 	Token         string `json:"-"`
+	// HTTPClient builds the HTTP client; nil: NewHTTPClient.
+	HTTPClient HTTPClientFunc `json:"-"`
 }
 
 // Elastic holds the Elasticsearch connection.
@@ -52,6 +56,8 @@ type Elastic struct {
 	BasicAuthUser string `json:"basicAuthUser"`
 	Password      string `json:"-"`
 	APIKey        string `json:"-"`
+	// HTTPClient builds the HTTP client; nil: NewHTTPClient.
+	HTTPClient HTTPClientFunc `json:"-"`
 }
 
 // Prometheus holds the metrics connection and the PromQL templates.
@@ -62,6 +68,8 @@ type Prometheus struct {
 	BasicAuthUser string `json:"basicAuthUser"`
 	Password      string `json:"-"`
 	Token         string `json:"-"`
+	// HTTPClient builds the HTTP client; nil: NewHTTPClient.
+	HTTPClient HTTPClientFunc `json:"-"`
 }
 
 // Trace configures the drill-down.
@@ -80,16 +88,24 @@ func (e *SettingError) Error() string {
 	return fmt.Sprintf("setting %s: %s", e.Setting, e.Message)
 }
 
+// Instance is what Grafana stores for one data source instance.
+type Instance struct {
+	UID, Name string
+	JSONData  []byte
+	// Secure is the decrypted secureJsonData.
+	Secure map[string]string
+}
+
 // Load reads and validates the instance settings. Secrets are read from
-// DecryptedSecureJSONData only.
-func Load(s backend.DataSourceInstanceSettings) (*Settings, error) {
+// the decrypted secureJsonData only.
+func Load(s Instance) (*Settings, error) {
 	cfg := &Settings{UID: s.UID, Name: s.Name}
 	if len(strings.TrimSpace(string(s.JSONData))) > 0 {
 		if err := json.Unmarshal(s.JSONData, cfg); err != nil {
 			return nil, &SettingError{Setting: "jsonData", Message: "not valid JSON for this data source: " + err.Error()}
 		}
 	}
-	sec := s.DecryptedSecureJSONData
+	sec := s.Secure
 	cfg.Loki.Password, cfg.Loki.Token = sec["lokiPassword"], sec["lokiToken"]
 	cfg.Elasticsearch.Password, cfg.Elasticsearch.APIKey = sec["elasticsearchPassword"], sec["elasticsearchApiKey"]
 	cfg.Prometheus.Password, cfg.Prometheus.Token = sec["prometheusPassword"], sec["prometheusToken"]
@@ -114,15 +130,15 @@ func (c *Settings) applyDefaults() {
 		c.Prometheus.RequestsQuery = DefaultRequestsQuery
 	}
 	if c.DefaultSource == "" {
-		c.DefaultSource = query.SourceLoki
+		c.DefaultSource = read.SourceLoki
 		if c.Loki.URL == "" && c.Elasticsearch.URL != "" {
-			c.DefaultSource = query.SourceElasticsearch
+			c.DefaultSource = read.SourceElasticsearch
 		}
 	}
 }
 
 func (c *Settings) validate() error {
-	if c.DefaultSource != query.SourceLoki && c.DefaultSource != query.SourceElasticsearch {
+	if c.DefaultSource != read.SourceLoki && c.DefaultSource != read.SourceElasticsearch {
 		return &SettingError{Setting: "defaultSource", Message: fmt.Sprintf("%q is not loki or elasticsearch", c.DefaultSource)}
 	}
 	for _, u := range []struct{ name, val string }{
@@ -146,11 +162,11 @@ func (c *Settings) validate() error {
 }
 
 // Configured reports whether a source has a URL.
-func (c *Settings) Configured(s query.Source) bool {
+func (c *Settings) Configured(s read.Source) bool {
 	switch s {
-	case query.SourceLoki:
+	case read.SourceLoki:
 		return c.Loki.URL != ""
-	case query.SourceElasticsearch:
+	case read.SourceElasticsearch:
 		return c.Elasticsearch.URL != ""
 	}
 	return false

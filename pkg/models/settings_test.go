@@ -5,13 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
 func load(js string, secure map[string]string) (*Settings, error) {
-	return Load(backend.DataSourceInstanceSettings{UID: "u", Name: "n", JSONData: json.RawMessage(js), DecryptedSecureJSONData: secure})
+	return Load(Instance{UID: "u", Name: "n", JSONData: json.RawMessage(js), Secure: secure})
 }
 
 func TestDefaultsAndSecrets(t *testing.T) {

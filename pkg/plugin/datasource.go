@@ -12,11 +12,11 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/prom"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 var (
@@ -32,8 +32,10 @@ type Datasource struct {
 	// settingsErr is kept instead of failing instance creation so that the
 	// health check and every query can say which setting is wrong.
 	settingsErr error
-	sources     map[query.Source]Source
+	sources     map[query.Source]read.Reader
 	sourceErrs  map[query.Source]error
+	// logs runs trace.executionLogsQuery; nil when Loki is not configured.
+	logs read.LogSearcher
 	// prom is nil when Prometheus is not configured; promErr says why.
 	prom    *prom.Client
 	promErr error
@@ -46,8 +48,8 @@ type Datasource struct {
 
 // NewDatasource is the instance factory given to the SDK.
 func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (instancemgmt.Instance, error) {
-	d := &Datasource{sources: map[query.Source]Source{}, sourceErrs: map[query.Source]error{}}
-	d.settings, d.settingsErr = models.Load(s)
+	d := &Datasource{sources: map[query.Source]read.Reader{}, sourceErrs: map[query.Source]error{}}
+	d.settings, d.settingsErr = models.Load(models.Instance{UID: s.UID, Name: s.Name, JSONData: s.JSONData, Secure: s.DecryptedSecureJSONData})
 	if d.settingsErr == nil {
 		d.connect()
 	}
@@ -69,10 +71,14 @@ func NewDatasource(_ context.Context, s backend.DataSourceInstanceSettings) (ins
 // connect builds a client per configured source; an unconfigured source is
 // remembered so that a query for it gets an error naming the setting.
 func (d *Datasource) connect() {
+	d.settings.Loki.HTTPClient = sdkHTTPClient
+	d.settings.Elasticsearch.HTTPClient = sdkHTTPClient
+	d.settings.Prometheus.HTTPClient = sdkHTTPClient
 	if c, err := loki.New(d.settings.Loki); err != nil {
 		d.sourceErrs[query.SourceLoki] = err
 	} else {
 		d.sources[query.SourceLoki] = c
+		d.logs = c
 	}
 	if c, err := newElastic(d.settings.Elasticsearch); err != nil {
 		d.sourceErrs[query.SourceElasticsearch] = err
@@ -92,7 +98,7 @@ func (d *Datasource) QueryData(ctx context.Context, req *backend.QueryDataReques
 	return d.mux.QueryData(ctx, req)
 }
 
-type queryFunc func(ctx context.Context, q query.Query, src Source) backend.DataResponse
+type queryFunc func(ctx context.Context, q query.Query, src read.Reader) backend.DataResponse
 
 // handle parses every query of a request and runs fn on each, classifying
 // errors at this boundary: bad queries and unconfigured sources are the
@@ -129,7 +135,7 @@ func (d *Datasource) one(ctx context.Context, dq backend.DataQuery, alerting boo
 	return fn(ctx, q, src)
 }
 
-func (d *Datasource) source(s query.Source) (Source, error) {
+func (d *Datasource) source(s query.Source) (read.Reader, error) {
 	if src, ok := d.sources[s]; ok {
 		return src, nil
 	}
@@ -139,7 +145,7 @@ func (d *Datasource) source(s query.Source) (Source, error) {
 	return nil, fmt.Errorf("source %q is not configured", s)
 }
 
-func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) backend.DataResponse {
+func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src read.Reader) backend.DataResponse {
 	if fn, ok := d.handlers[q.Type]; ok {
 		return fn(ctx, q, src)
 	}
@@ -149,15 +155,15 @@ func (d *Datasource) byJSONType(ctx context.Context, q query.Query, src Source) 
 
 // errorResponse keeps the executed query visible next to the error, so the
 // inspector shows what failed.
-func errorResponse(err error, meta frames.Meta) backend.DataResponse {
+func errorResponse(err error, meta read.Meta) backend.DataResponse {
 	var qe *query.Error
 	var se *models.SettingError
-	if errors.As(err, &qe) || errors.As(err, &se) {
+	if errors.As(err, &qe) || errors.As(err, &se) || read.IsDownstream(err) {
 		err = backend.DownstreamError(err)
 	}
 	res := backend.ErrorResponseWithErrorSource(err)
 	if meta.Executed != "" {
-		res.Frames = append(res.Frames, frames.EmptyWithQuery(meta))
+		res.Frames = append(res.Frames, emptyWithQuery(meta))
 	}
 	return res
 }

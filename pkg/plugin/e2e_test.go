@@ -20,9 +20,10 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
+	"github.com/feedbackloop/modelfeedback/pkg/plugin"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+var update = plugin.Update
 
 const pluginID = "feedbackloop-modelfeedback-datasource"
 

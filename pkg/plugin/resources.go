@@ -13,6 +13,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // CallResource serves the editors' and variables' look-ups (DESIGN §4.4).
@@ -20,22 +22,22 @@ func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResource
 	return d.resources.CallResource(ctx, req, sender)
 }
 
-type lookup func(ctx context.Context, src Source, r *http.Request, from, to time.Time) ([]string, error)
+type lookup func(ctx context.Context, src read.Reader, r *http.Request, from, to time.Time) ([]string, error)
 
 func (d *Datasource) resourceRoutes() http.Handler {
 	mux := http.NewServeMux()
 	routes := map[string]lookup{
-		"model-ids": func(ctx context.Context, src Source, _ *http.Request, from, to time.Time) ([]string, error) {
+		"model-ids": func(ctx context.Context, src read.Reader, _ *http.Request, from, to time.Time) ([]string, error) {
 			return src.ModelIDs(ctx, from, to)
 		},
-		"model-versions": func(ctx context.Context, src Source, r *http.Request, from, to time.Time) ([]string, error) {
+		"model-versions": func(ctx context.Context, src read.Reader, r *http.Request, from, to time.Time) ([]string, error) {
 			return src.ModelVersions(ctx, r.URL.Query().Get("model_id"), from, to)
 		},
-		"tags": func(ctx context.Context, src Source, _ *http.Request, from, to time.Time) ([]string, error) {
+		"tags": func(ctx context.Context, src read.Reader, _ *http.Request, from, to time.Time) ([]string, error) {
 			return src.Tags(ctx, from, to)
 		},
-		"fields": func(ctx context.Context, src Source, _ *http.Request, from, to time.Time) ([]string, error) {
-			names := query.FieldNames(true)[:len(query.FieldNames(true))-1] // drop the attributes.<key> placeholder
+		"fields": func(ctx context.Context, src read.Reader, _ *http.Request, from, to time.Time) ([]string, error) {
+			names := storage.FieldNames(true)[:len(storage.FieldNames(true))-1] // drop the attributes.<key> placeholder
 			keys, err := src.AttributeKeys(ctx, from, to)
 			if err != nil {
 				// Attribute discovery is a convenience: the fixed fields
@@ -44,12 +46,12 @@ func (d *Datasource) resourceRoutes() http.Handler {
 			}
 			return append(names, keys...), nil
 		},
-		"field-values": func(ctx context.Context, src Source, r *http.Request, from, to time.Time) ([]string, error) {
+		"field-values": func(ctx context.Context, src read.Reader, r *http.Request, from, to time.Time) ([]string, error) {
 			field := r.URL.Query().Get("field")
 			if field == "" {
 				return nil, badRequest("the field parameter is required, e.g. field=model_version")
 			}
-			if _, err := query.LookupField(field, true); err != nil {
+			if _, err := storage.LookupField(field, true); err != nil {
 				return nil, badRequest("field: " + err.Error())
 			}
 			if field == "tag" {

@@ -38,7 +38,7 @@ func New(cfg models.Prometheus) (*Client, error) {
 	if cfg.Token != "" {
 		auth.Authorization = "Bearer " + cfg.Token
 	}
-	hc, err := models.NewHTTPClient("prometheus", auth)
+	hc, err := cfg.HTTPClient.Build("prometheus", auth)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Config is the resolved configuration.
@@ -168,7 +170,7 @@ var Options = []Option{
 		set: str(func(c *Config) *string { return &c.LokiBearerToken })},
 	{Name: "elasticsearch-url", Help: "Elasticsearch base URL, e.g. http://elasticsearch:9200; empty: no Elasticsearch sink",
 		set: str(func(c *Config) *string { return &c.ElasticsearchURL })},
-	{Name: "elasticsearch-index", Default: "model-feedback", Help: "index name prefix; documents go to <prefix>-YYYY.MM.DD",
+	{Name: "elasticsearch-index", Default: storage.IndexPrefix, Help: "index name prefix; documents go to <prefix>-YYYY.MM.DD",
 		set: str(func(c *Config) *string { return &c.ElasticsearchIndex })},
 	{Name: "elasticsearch-username", Help: "basic-auth user for Elasticsearch",
 		set: str(func(c *Config) *string { return &c.ElasticsearchUsername })},

@@ -1,4 +1,4 @@
-// Package notify closes the loop (DESIGN §1): when a resolution declares that
+// Package notify closes the loop (docs/collector-api.md): when a resolution declares that
 // a model version fixes something, the users who reported it are told, and
 // each notice is recorded as a notification event.
 //
@@ -13,7 +13,6 @@ package notify
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -21,23 +20,20 @@ import (
 	"strings"
 	"time"
 
-	"github.com/grafana/grafana-plugin-sdk-go/backend"
-
 	"github.com/feedbackloop/modelfeedback/pkg/cluster"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/webhook"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // Name is the notifier's cursor and metric label.
 const Name = "notification"
 
-// Reader finds feedback events, newest first in frames.SortEntries order;
-// the data source's Loki and Elasticsearch clients are Readers.
+// Reader finds feedback events, newest first in read.SortEntries order;
+// the Loki and Elasticsearch read clients are Readers.
 type Reader interface {
-	Feedback(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error)
+	Feedback(ctx context.Context, q read.Query) ([]read.Entry, read.Meta, error)
 }
 
 // Config configures New.
@@ -51,7 +47,6 @@ type Config struct {
 	Lookback time.Duration
 	Timeout  time.Duration
 	Reader   Reader
-	Source   query.Source
 	Append   func(ctx context.Context, lines [][]byte) error
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -189,10 +184,9 @@ func (n *Notifier) Deliver(ctx context.Context, batch []sink.Record) error {
 func (n *Notifier) Reports(ctx context.Context, res *feedback.Event) (map[string][]*feedback.Event, error) {
 	to := res.Timestamp.Time
 	from := to.Add(-n.cfg.Lookback)
-	base := map[string]any{"queryType": "feedback", "kind": "feedback", "sentiment": "negative",
-		"limit": query.MaxLimit, "filters": []query.Filter{{Key: "model_id", Operator: query.OpEqual, Value: res.Model.ID}}}
+	byModel := read.Filter{Key: "model_id", Operator: read.OpEqual, Value: res.Model.ID}
 	found := map[string]*feedback.Event{}
-	add := func(entries []frames.Entry, keep func(*feedback.Event) bool) {
+	add := func(entries []read.Entry, keep func(*feedback.Event) bool) {
 		for i := range entries {
 			e := &entries[i].Event
 			if keep == nil || keep(e) {
@@ -200,33 +194,22 @@ func (n *Notifier) Reports(ctx context.Context, res *feedback.Event) (map[string
 			}
 		}
 	}
-	run := func(extra map[string]any) ([]frames.Entry, error) {
-		js := map[string]any{}
-		for k, v := range base {
-			js[k] = v
-		}
-		for k, v := range extra {
-			js[k] = v
-		}
-		b, err := json.Marshal(js)
-		if err != nil {
-			return nil, err
-		}
-		q, err := query.Parse(backend.DataQuery{RefID: "A", QueryType: "feedback", JSON: b,
-			TimeRange: backend.TimeRange{From: from, To: to}}, n.cfg.Source)
-		if err != nil {
+	run := func(tags []string, filters ...read.Filter) ([]read.Entry, error) {
+		q := read.Query{Kind: feedback.KindFeedback, Sentiment: feedback.Negative, Tags: tags,
+			Filters: append([]read.Filter{byModel}, filters...), Limit: read.MaxLimit, From: from, To: to}
+		if err := q.Validate(); err != nil {
 			return nil, err
 		}
 		entries, _, err := n.cfg.Reader.Feedback(ctx, q)
-		if err == nil && len(entries) >= query.MaxLimit {
+		if err == nil && len(entries) >= read.MaxLimit {
 			n.cfg.Logger.Warn("more reports than one query returns; only the newest are notified",
-				"resolution_id", res.ResolutionID, "limit", query.MaxLimit)
+				"resolution_id", res.ResolutionID, "limit", read.MaxLimit)
 		}
 		return entries, err
 	}
 	f := res.Fixes
 	if len(f.Tags) > 0 {
-		entries, err := run(map[string]any{"tags": f.Tags})
+		entries, err := run(f.Tags)
 		if err != nil {
 			return nil, err
 		}
@@ -237,9 +220,7 @@ func (n *Notifier) Reports(ctx context.Context, res *feedback.Event) (map[string
 		for i, id := range f.FeedbackIDs {
 			alts[i] = regexp.QuoteMeta(id)
 		}
-		entries, err := run(map[string]any{"filters": []query.Filter{
-			{Key: "model_id", Operator: query.OpEqual, Value: res.Model.ID},
-			{Key: "feedback_id", Operator: query.OpRegex, Value: strings.Join(alts, "|")}}})
+		entries, err := run(nil, read.Filter{Key: "feedback_id", Operator: read.OpRegex, Value: strings.Join(alts, "|")})
 		if err != nil {
 			return nil, err
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
-	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
 func corpusPath() string { return lokitest.CorpusPath() }
@@ -91,12 +90,12 @@ func (u *users) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var sentAt = time.Date(2026, 11, 20, 11, 0, 0, 0, time.UTC)
 
-func newNotifier(t *testing.T, reader Reader, src query.Source, svc *users, spooled *[]string) *Notifier {
+func newNotifier(t *testing.T, reader Reader, svc *users, spooled *[]string) *Notifier {
 	t.Helper()
 	srv := httptest.NewServer(svc)
 	t.Cleanup(srv.Close)
 	n, err := New(Config{URL: srv.URL, Token: "t0k", Channel: "email", Lookback: 30 * 24 * time.Hour,
-		Reader: reader, Source: src, Now: func() time.Time { return sentAt }, Logger: slog.New(slog.DiscardHandler),
+		Reader: reader, Now: func() time.Time { return sentAt }, Logger: slog.New(slog.DiscardHandler),
 		Append: func(ctx context.Context, lines [][]byte) error {
 			for _, l := range lines {
 				*spooled = append(*spooled, string(l))
@@ -160,7 +159,7 @@ func TestResolutionNotifiesTheReportersFromElasticsearch(t *testing.T) {
 	reader := esReader(t)
 	res, rec := resolution(t, "res-0001")
 	svc, spooled := &users{}, []string{}
-	n := newNotifier(t, reader, query.SourceElasticsearch, svc, &spooled)
+	n := newNotifier(t, reader, svc, &spooled)
 	if err := n.Deliver(context.Background(), []sink.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +209,7 @@ func TestResolutionQueriesLoki(t *testing.T) {
 	}
 	_, rec := resolution(t, "res-0001")
 	svc, spooled := &users{}, []string{}
-	n := newNotifier(t, reader, query.SourceLoki, svc, &spooled)
+	n := newNotifier(t, reader, svc, &spooled)
 	if err := n.Deliver(context.Background(), []sink.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +234,7 @@ func TestRetryAndRefusal(t *testing.T) {
 	res, rec := resolution(t, "res-0001")
 	want := expected(t, res)
 	svc, spooled := &users{status: []int{http.StatusNotFound}}, []string{}
-	n := newNotifier(t, reader, query.SourceElasticsearch, svc, &spooled)
+	n := newNotifier(t, reader, svc, &spooled)
 	if err := n.Deliver(context.Background(), []sink.Record{rec}); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +264,7 @@ func TestRetryAndRefusal(t *testing.T) {
 	}))
 	defer srvFail.Close()
 	n2, err := New(Config{URL: srvFail.URL, Channel: "email", Lookback: 30 * 24 * time.Hour, Reader: reader,
-		Source: query.SourceElasticsearch, Now: func() time.Time { return sentAt }, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return sentAt }, Logger: slog.New(slog.DiscardHandler),
 		Append: func(ctx context.Context, lines [][]byte) error {
 			for _, l := range lines {
 				spooled2 = append(spooled2, string(l))

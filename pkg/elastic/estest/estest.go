@@ -19,8 +19,6 @@ package estest
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Version is the Elasticsearch version GET / reports.
@@ -119,27 +119,15 @@ func (s *Server) load(path string) error {
 	return nil
 }
 
-// documentID is feedbackd's _id (pkg/collector/sink/esbulk): feedback_id
+// documentID is the _id feedbackd gives (storage.DocumentID): feedback_id
 // for feedback, correlation_id for interactions, resolution_id for
 // resolutions, and for the events that refer to a feedback (which share its
 // feedback_id) the kind, that id and a hash of the line.
 func documentID(src map[string]any, line []byte) string {
 	str := func(k string) string { v, _ := src[k].(string); return v }
-	switch kind := str("kind"); kind {
-	case "feedback":
-		return str("feedback_id")
-	case "interaction":
-		return str("correlation_id")
-	case "resolution":
-		return str("resolution_id")
-	default:
-		sum := sha256.Sum256(line)
-		parts := []string{kind}
-		if id := str("feedback_id"); id != "" {
-			parts = append(parts, id)
-		}
-		return strings.Join(append(parts, hex.EncodeToString(sum[:16])), ":")
-	}
+	id, _, _ := storage.DocumentID(storage.IDParts{Kind: str("kind"), FeedbackID: str("feedback_id"),
+		CorrelationID: str("correlation_id"), ResolutionID: str("resolution_id"), Line: line})
+	return id
 }
 
 // Requests returns every request received, in order.
@@ -366,4 +354,4 @@ func glob(pattern, name string) bool {
 }
 
 // dailyIndex is the index feedbackd's sink writes an event of time t to.
-func dailyIndex(t time.Time) string { return "model-feedback-" + t.UTC().Format("2006.01.02") }
+func dailyIndex(t time.Time) string { return storage.DailyIndex(storage.IndexPrefix, t) }

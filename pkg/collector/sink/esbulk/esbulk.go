@@ -10,8 +10,6 @@ package esbulk
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +24,7 @@ import (
 
 	elastictemplate "github.com/feedbackloop/modelfeedback/deploy/elasticsearch"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Name is the sink's name in logs and in feedbackd_delivery_total{sink}.
@@ -34,7 +33,7 @@ const Name = "elasticsearch"
 const (
 	// DefaultIndex is the index prefix; events go to daily indices
 	// <prefix>-YYYY.MM.DD, which the shipped template's pattern matches.
-	DefaultIndex = "model-feedback"
+	DefaultIndex = storage.IndexPrefix
 	// DefaultTimeout bounds one HTTP request when Config.Timeout is zero.
 	// Bulk requests of a few MiB need more headroom than a Loki push.
 	DefaultTimeout = 30 * time.Second
@@ -266,7 +265,7 @@ func (s *Sink) prepare(rec sink.Record) (doc, error) {
 		return doc{}, err
 	}
 	action, err := json.Marshal(bulkAction{Create: bulkMeta{
-		Index: s.prefix + "-" + ts.UTC().Format("2006.01.02"),
+		Index: storage.DailyIndex(s.prefix, ts),
 		ID:    id,
 	}})
 	if err != nil {
@@ -294,35 +293,13 @@ type bulkMeta struct {
 	ID    string `json:"_id"`
 }
 
-// documentID returns the event's _id. DESIGN.md §3 fixes it for feedback
-// (feedback_id) and interactions (correlation_id); a resolution has its own
-// resolution_id. Reviews, escalations and notifications carry the feedback_id
-// of the feedback they refer to, so using it would make them collide with that
-// feedback (and each other) and vanish as "already exists"; they get an id
-// derived from their exact bytes instead, which is just as stable across
-// redeliveries because the spool replays the line unchanged.
+// documentID returns the event's _id by the storage contract
+// (storage.DocumentID), bounded by Elasticsearch's limit.
 func documentID(ev event, line []byte) (string, error) {
-	var id, field string
-	switch ev.Kind {
-	case "":
-		return "", errors.New("elasticsearch: event has no kind")
-	case "feedback":
-		id, field = ev.FeedbackID, "feedback_id"
-	case "interaction":
-		id, field = ev.CorrelationID, "correlation_id"
-	case "resolution":
-		id, field = ev.ResolutionID, "resolution_id"
-	default:
-		sum := sha256.Sum256(line)
-		parts := []string{ev.Kind}
-		if ev.FeedbackID != "" {
-			parts = append(parts, ev.FeedbackID)
-		}
-		parts = append(parts, hex.EncodeToString(sum[:16]))
-		id, field = strings.Join(parts, ":"), "kind and feedback_id"
-	}
-	if id == "" {
-		return "", fmt.Errorf("elasticsearch: %s event has no %s to use as document _id", ev.Kind, field)
+	id, field, err := storage.DocumentID(storage.IDParts{Kind: ev.Kind, FeedbackID: ev.FeedbackID,
+		CorrelationID: ev.CorrelationID, ResolutionID: ev.ResolutionID, Line: line})
+	if err != nil {
+		return "", fmt.Errorf("elasticsearch: %w", err)
 	}
 	if len(id) > maxIDBytes {
 		return "", fmt.Errorf("elasticsearch: document _id from %s is %d bytes, over Elasticsearch's limit of %d", field, len(id), maxIDBytes)

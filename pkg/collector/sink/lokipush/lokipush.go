@@ -27,6 +27,7 @@ import (
 	"github.com/grafana/loki/pkg/push"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Name is the sink's name in logs and in feedbackd_delivery_total{sink}.
@@ -39,9 +40,6 @@ const (
 
 	pushPath  = "/loki/api/v1/push"
 	readyPath = "/ready"
-
-	// serviceName is the fixed service_name label (DESIGN.md §3).
-	serviceName = "model-feedback"
 
 	// maxLabelValueBytes is Loki's default max_label_value_length. A longer
 	// value makes Loki refuse the whole stream, so such an event is rejected
@@ -205,39 +203,26 @@ func prepare(rec sink.Record) (entry, error) {
 	return entry{seq: rec.Seq, labels: labels, ts: ts, line: string(rec.Line)}, nil
 }
 
-// streamLabels renders the stream selector exactly as DESIGN.md §3 allows:
-// nothing with per-event cardinality is ever a label, and sentiment only
-// exists on feedback streams. Names are sorted, as in Prometheus' canonical
-// form, so one label set always maps to one string (and one stream).
+// streamLabels renders the event's stream labels (storage.StreamLabels) as
+// a selector string, so one label set always maps to one string (and one
+// stream).
 func streamLabels(ev event) (string, error) {
-	type pair struct{ name, value string }
-	pairs := []pair{{"kind", ev.Kind}}
-	if ev.Model.ID != "" {
-		pairs = append(pairs, pair{"model_id", ev.Model.ID})
-	}
-	if ev.Model.Version != "" {
-		pairs = append(pairs, pair{"model_version", ev.Model.Version})
-	}
-	if ev.Kind == "feedback" && ev.Sentiment != "" {
-		pairs = append(pairs, pair{"sentiment", ev.Sentiment})
-	}
-	pairs = append(pairs, pair{"service_name", serviceName})
-
+	pairs := storage.StreamLabels(ev.Kind, ev.Model.ID, ev.Model.Version, ev.Sentiment)
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, p := range pairs {
-		if !utf8.ValidString(p.value) {
-			return "", fmt.Errorf("loki: label %s is not valid UTF-8", p.name)
+		if !utf8.ValidString(p.Value) {
+			return "", fmt.Errorf("loki: label %s is not valid UTF-8", p.Name)
 		}
-		if len(p.value) > maxLabelValueBytes {
-			return "", fmt.Errorf("loki: label %s is %d bytes long, over Loki's limit of %d", p.name, len(p.value), maxLabelValueBytes)
+		if len(p.Value) > maxLabelValueBytes {
+			return "", fmt.Errorf("loki: label %s is %d bytes long, over Loki's limit of %d", p.Name, len(p.Value), maxLabelValueBytes)
 		}
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(p.name)
+		b.WriteString(p.Name)
 		b.WriteByte('=')
-		b.WriteString(strconv.Quote(p.value))
+		b.WriteString(strconv.Quote(p.Value))
 	}
 	b.WriteByte('}')
 	return b.String(), nil

@@ -1,4 +1,4 @@
-package frames
+package plugin
 
 import (
 	"encoding/json"
@@ -9,12 +9,13 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 func TestBreakdownFrameSortsAndShares(t *testing.T) {
-	f := BreakdownFrame(Breakdown{Dims: []string{"tag"}, Total: 10, Groups: []Group{
+	f := BreakdownFrame(read.Breakdown{Dims: []string{"tag"}, Total: 10, Groups: []read.Group{
 		{Values: []string{"bias"}, Count: 2}, {Values: []string{"latency"}, Count: 5}, {Values: []string{"apple"}, Count: 2},
-	}}, true, Meta{Executed: "q"})
+	}}, true, read.Meta{Executed: "q"})
 	if f.Meta.Type != data.FrameTypeNumericLong || f.Meta.ExecutedQueryString != "q" {
 		t.Fatalf("meta %+v", f.Meta)
 	}
@@ -27,7 +28,7 @@ func TestBreakdownFrameSortsAndShares(t *testing.T) {
 			t.Errorf("row %d: %v %v %v, want %+v", i, f.Fields[0].At(i), f.Fields[1].At(i), f.Fields[2].At(i), w)
 		}
 	}
-	empty := BreakdownFrame(Breakdown{Dims: []string{"tag"}, Groups: []Group{{Values: []string{"x"}, Count: 0}}}, true, Meta{})
+	empty := BreakdownFrame(read.Breakdown{Dims: []string{"tag"}, Groups: []read.Group{{Values: []string{"x"}, Count: 0}}}, true, read.Meta{})
 	if !math.IsNaN(empty.Fields[2].At(0).(float64)) {
 		t.Fatal("a share of nothing must be NaN, not 0 or Inf")
 	}
@@ -39,12 +40,12 @@ func TestBreakdownFrameSortsAndShares(t *testing.T) {
 func TestGridMatchesLokiAlignment(t *testing.T) {
 	from := time.Unix(1795154400, 0)
 	to := time.Unix(1795176000, 0)
-	g := NewGrid(from, to, 7*time.Minute)
+	g := read.NewGrid(from, to, 7*time.Minute)
 	ts := g.Times()
 	if ts[0].Unix() != 1795154760 || ts[len(ts)-1].Unix() != 1795176180 || len(ts) != 52 {
 		t.Fatalf("grid %v … %v (%d points)", ts[0].Unix(), ts[len(ts)-1].Unix(), len(ts))
 	}
-	h := NewGrid(from, to, time.Hour).Times()
+	h := read.NewGrid(from, to, time.Hour).Times()
 	if h[0].Unix() != 1795154400 || h[len(h)-1].Unix() != 1795176000 || len(h) != 7 {
 		t.Fatalf("hourly grid %v … %v (%d)", h[0].Unix(), h[len(h)-1].Unix(), len(h))
 	}
@@ -52,11 +53,11 @@ func TestGridMatchesLokiAlignment(t *testing.T) {
 
 func TestTimeseriesFramesFillZerosAndShare(t *testing.T) {
 	from := time.Unix(0, 0).UTC()
-	g := NewGrid(from, from.Add(2*time.Minute), time.Minute)
-	fs := TimeseriesFrames([]string{"sentiment"}, []Series{
+	g := read.NewGrid(from, from.Add(2*time.Minute), time.Minute)
+	fs := TimeseriesFrames([]string{"sentiment"}, []read.Series{
 		{Values: []string{"positive"}, Points: map[int64]float64{60000: 3}},
 		{Values: []string{"negative"}, Points: map[int64]float64{60000: 1, 120000: 2}},
-	}, g, true, map[int64]float64{60000: 4, 120000: 2}, Meta{Executed: "q"})
+	}, g, true, map[int64]float64{60000: 4, 120000: 2}, read.Meta{Executed: "q"})
 	if len(fs) != 2 {
 		t.Fatalf("%d frames", len(fs))
 	}
@@ -68,24 +69,24 @@ func TestTimeseriesFramesFillZerosAndShare(t *testing.T) {
 	if !math.IsNaN(vals[0]) || vals[1] != 0.25 || vals[2] != 1 {
 		t.Fatalf("negative share %v, want [NaN 0.25 1]", vals)
 	}
-	counts := TimeseriesFrames([]string{"sentiment"}, []Series{{Values: []string{"x"}, Points: map[int64]float64{60000: 3}}}, g, false, nil, Meta{})
+	counts := TimeseriesFrames([]string{"sentiment"}, []read.Series{{Values: []string{"x"}, Points: map[int64]float64{60000: 3}}}, g, false, nil, read.Meta{})
 	if counts[0].Fields[1].At(0) != 0.0 || counts[0].Fields[1].At(2) != 0.0 {
 		t.Fatal("steps without events must be 0")
 	}
-	if len(TimeseriesFrames(nil, nil, g, false, nil, Meta{})) != 0 {
+	if len(TimeseriesFrames(nil, nil, g, false, nil, read.Meta{})) != 0 {
 		t.Fatal("no series must give no frames")
 	}
 }
 
 func TestFeedbackFrameBodyAndLinks(t *testing.T) {
 	ts := time.Date(2026, 11, 20, 8, 0, 0, 1, time.UTC)
-	entries := []Entry{
+	entries := []read.Entry{
 		{Time: ts, Event: feedback.Event{Kind: feedback.KindFeedback, FeedbackID: "b", CorrelationID: "c1", Sentiment: feedback.Negative, Reason: "bias", Model: feedback.Model{ID: "m", Version: "v\"1"}}},
 		{Time: ts, Event: feedback.Event{Kind: feedback.KindFeedback, FeedbackID: "a", CorrelationID: "c2", Sentiment: feedback.Positive, Comment: "great", Tags: []string{"x", "y"}}},
 		{Time: ts.Add(time.Second), Event: feedback.Event{Kind: feedback.KindEscalation, FeedbackID: "b", Ticket: &feedback.Ticket{System: "jira", Key: "AIQ-1"}}},
 	}
-	SortEntries(entries)
-	f := FeedbackFrame(entries, Links{DatasourceUID: "uid", Source: "loki"}, Meta{})
+	read.SortEntries(entries)
+	f := FeedbackFrame(entries, Links{DatasourceUID: "uid", Source: "loki"}, read.Meta{})
 	bodies := []string{f.Fields[1].At(0).(string), f.Fields[1].At(1).(string), f.Fields[1].At(2).(string)}
 	want := []string{"escalated to jira AIQ-1", "great", "👎 bias"}
 	for i := range want {

@@ -1,9 +1,8 @@
-package loki
+package plugin
 
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"math"
 	"net/url"
 	"os"
@@ -17,13 +16,13 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental"
 
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // The corpus window of the recorded fixtures.
 var (
@@ -41,47 +40,39 @@ func mustQuery(t testing.TB, js string, interval time.Duration) query.Query {
 	return q
 }
 
-func replay(t testing.TB) (*lokitest.Server, *Client) {
+func replay(t testing.TB) (*lokitest.Server, *loki.Client) {
 	t.Helper()
 	srv, err := lokitest.New(lokitest.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	c, err := New(models.Loki{URL: srv.URL, Selector: models.DefaultLokiSelector})
+	c, err := loki.New(models.Loki{URL: srv.URL, Selector: models.DefaultLokiSelector})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv, c
 }
 
-// answer runs q through the client and the frame builders exactly as the
-// plugin's handlers do.
-func answer(t *testing.T, c *Client, q query.Query) backend.DataResponse {
+// answer runs q through the query type's handler, as a panel would.
+func answer(t *testing.T, c read.Reader, q query.Query) backend.DataResponse {
 	t.Helper()
-	ctx := context.Background()
+	d := &Datasource{settings: &models.Settings{UID: "fl-uid", Name: "Feedback Loop"}}
+	var res backend.DataResponse
 	switch q.Type {
 	case query.Breakdown:
-		b, meta, err := c.Breakdown(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return backend.DataResponse{Frames: data.Frames{frames.BreakdownFrame(b, q.Metric == query.MetricShare, meta)}}
+		res = d.breakdown(context.Background(), q, c)
 	case query.Timeseries:
-		s, totals, meta, err := c.Timeseries(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return backend.DataResponse{Frames: frames.TimeseriesFrames(q.GroupBy, s, frames.NewGrid(q.From, q.To, q.Step()), q.Metric == query.MetricShare, totals, meta)}
+		res = d.timeseries(context.Background(), q, c)
 	case query.Feedback:
-		e, meta, err := c.Feedback(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return backend.DataResponse{Frames: data.Frames{frames.FeedbackFrame(e, frames.Links{DatasourceUID: "fl-uid", DatasourceName: "Feedback Loop", Source: "loki"}, meta)}}
+		res = d.feedback(context.Background(), q, c)
+	default:
+		t.Fatalf("no answer for %s", q.Type)
 	}
-	t.Fatalf("no answer for %s", q.Type)
-	return backend.DataResponse{}
+	if res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	return res
 }
 
 var allTags = `["hallucination","factually_incorrect","formatting_error","latency","bias","offensive","harmful","not_helpful","other","outdated_rates","biased_tone"]`
@@ -110,7 +101,7 @@ var goldenCases = []struct {
 	{"feedback_empty", "logs_empty", `{"queryType":"feedback","filters":[{"key":"model_version","operator":"=","value":"does-not-exist"}]}`, time.Minute},
 }
 
-func TestGoldenFramesFromRecordedLoki(t *testing.T) {
+func TestLokiGoldenFrames(t *testing.T) {
 	srv, c := replay(t)
 	manifest := loadManifest(t)
 	for _, tc := range goldenCases {
@@ -126,14 +117,14 @@ func TestGoldenFramesFromRecordedLoki(t *testing.T) {
 			if len(reqs) != 1 || reqs[0] != want {
 				t.Fatalf("sent %v\nwant exactly the recorded request %s", reqs, want)
 			}
-			experimental.CheckGoldenJSONResponse(t, filepath.Join("testdata", "golden"), tc.name, &res, *update)
+			experimental.CheckGoldenJSONResponse(t, filepath.Join("testdata", "golden", "loki"), tc.name, &res, *update)
 		})
 	}
 }
 
 func loadManifest(t testing.TB) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "manifest.json"))
+	raw, err := os.ReadFile(filepath.Join(lokitest.Dir(), "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +163,7 @@ type truth struct {
 
 func loadTruths(t testing.TB) map[string]json.RawMessage {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "expected.json"))
+	raw, err := os.ReadFile(filepath.Join(lokitest.Dir(), "expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +174,7 @@ func loadTruths(t testing.TB) map[string]json.RawMessage {
 	return m
 }
 
-func TestFramesAgreeWithCorpusTruths(t *testing.T) {
+func TestLokiFramesAgreeWithCorpusTruths(t *testing.T) {
 	_, c := replay(t)
 	truths := loadTruths(t)
 	for _, tc := range goldenCases {
@@ -252,7 +243,7 @@ func TestFramesAgreeWithCorpusTruths(t *testing.T) {
 func seriesKey(dims []string, labels map[string]string) string {
 	parts := make([]string, len(dims))
 	for i, d := range dims {
-		fd, _ := query.LookupField(d, false)
+		fd, _ := storage.LookupField(d, false)
 		name := fd.LokiLabel
 		if d == "tag" {
 			name = "tag"
@@ -291,7 +282,7 @@ func seriesPoints(fs data.Frames, dims []string) map[string]map[int64]float64 {
 	return out
 }
 
-func TestShareSumsToOneWithoutTags(t *testing.T) {
+func TestLokiShareSumsToOneWithoutTags(t *testing.T) {
 	_, c := replay(t)
 	res := answer(t, c, mustQuery(t, `{"queryType":"breakdown","groupBy":["model_version","sentiment"],"metric":"share"}`, time.Minute))
 	f := res.Frames[0]

@@ -11,8 +11,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 	"github.com/feedbackloop/modelfeedback/pkg/stats"
 )
 
@@ -22,7 +22,7 @@ type versionRow struct {
 	firstSeen        time.Time
 	feedback, pos    float64
 	neg              float64
-	tags             []frames.Group
+	tags             []read.Group
 	requests         float64
 	latency          float64
 }
@@ -31,7 +31,7 @@ type versionRow struct {
 // rate with its Wilson interval, traffic from Prometheus and a verdict
 // against a baseline version. It is a numeric-long frame, so an alert rule
 // can fire per version (the regressed column is 1 for a regression).
-func (d *Datasource) versions(ctx context.Context, q query.Query, src Source) backend.DataResponse {
+func (d *Datasource) versions(ctx context.Context, q query.Query, src read.Reader) backend.DataResponse {
 	rows, meta, err := d.versionRows(ctx, q, src)
 	if err != nil {
 		return errorResponse(err, meta)
@@ -42,7 +42,7 @@ func (d *Datasource) versions(ctx context.Context, q query.Query, src Source) ba
 			found = found || r.version == q.Baseline
 		}
 		if !found {
-			return errorResponse(&query.Error{Field: "baseline", Message: fmt.Sprintf("version %q has no feedback in this time range", q.Baseline)}, meta)
+			return errorResponse(&read.FieldError{Field: "baseline", Message: fmt.Sprintf("version %q has no feedback in this time range", q.Baseline)}, meta)
 		}
 	}
 	f := versionsFrame(rows, q.Baseline, d.prom != nil && d.prom.HasLatency(), meta)
@@ -50,14 +50,14 @@ func (d *Datasource) versions(ctx context.Context, q query.Query, src Source) ba
 		// One instance per version, labelled only by what identifies it
 		// (top_tags or the verdict as labels would start a new instance
 		// whenever they change); the value says whether it regressed.
-		f = frames.KeepFields(f, "model_id", "model_version", "regressed")
+		f = keepFields(f, "model_id", "model_version", "regressed")
 	}
 	return backend.DataResponse{Frames: data.Frames{f}}
 }
 
-func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source) ([]*versionRow, frames.Meta, error) {
+func (d *Datasource) versionRows(ctx context.Context, q query.Query, src read.Reader) ([]*versionRow, read.Meta, error) {
 	if q.Sentiment != "" || q.Kind != feedback.KindFeedback {
-		return nil, frames.Meta{}, &query.Error{Field: "sentiment", Message: "versions compares all feedback sentiments; remove the sentiment and kind settings"}
+		return nil, read.Meta{}, &read.FieldError{Field: "sentiment", Message: "versions compares all feedback sentiments; remove the sentiment and kind settings"}
 	}
 	base := q
 	base.Metric = query.MetricCount
@@ -65,7 +65,7 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 
 	counts := base
 	counts.GroupBy = []string{"model_version", "sentiment"}
-	b, meta, err := src.Breakdown(ctx, counts)
+	b, meta, err := src.Breakdown(ctx, counts.Query)
 	if err != nil {
 		return nil, meta, err
 	}
@@ -89,12 +89,12 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 	// Which model each version belongs to: baselines are per model.
 	ids, err := src.ModelIDs(ctx, q.From, q.To)
 	if err != nil {
-		return nil, frames.Meta{Executed: strings.Join(executed, "\n")}, err
+		return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
 	}
 	for _, id := range ids {
 		vers, err := src.ModelVersions(ctx, id, q.From, q.To)
 		if err != nil {
-			return nil, frames.Meta{Executed: strings.Join(executed, "\n")}, err
+			return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
 		}
 		for _, v := range vers {
 			if r := rows[v]; r != nil {
@@ -107,7 +107,7 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 	// step in which a version has feedback.
 	first := base
 	first.GroupBy = []string{"model_version"}
-	series, _, fmeta, err := src.Timeseries(ctx, first)
+	series, _, fmeta, err := src.Timeseries(ctx, first.Query)
 	if err != nil {
 		return nil, fmeta, err
 	}
@@ -131,7 +131,7 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 		tags := base
 		tags.GroupBy = []string{"model_version", "tag"}
 		tags.Tags = q.Tags
-		ts, _, tmeta, err := src.Timeseries(ctx, tags)
+		ts, _, tmeta, err := src.Timeseries(ctx, tags.Query)
 		if err != nil {
 			return nil, tmeta, err
 		}
@@ -146,17 +146,17 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 				sum += v
 			}
 			if sum > 0 {
-				r.tags = append(r.tags, frames.Group{Values: []string{s.Values[1]}, Count: sum})
+				r.tags = append(r.tags, read.Group{Values: []string{s.Values[1]}, Count: sum})
 			}
 		}
 	}
 
-	var notices []data.Notice
+	var notices []read.Notice
 	if pc, err := d.promClient(); err == nil {
 		reqs, promql, err := pc.Requests(ctx, q.To, promVars(q))
 		executed = append(executed, promql)
 		if err != nil {
-			return nil, frames.Meta{Executed: strings.Join(executed, "\n")}, err
+			return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
 		}
 		for v, n := range reqs {
 			if r := rows[v]; r != nil {
@@ -167,7 +167,7 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 			lat, promql, err := pc.Latency(ctx, q.To, promVars(q))
 			executed = append(executed, promql)
 			if err != nil {
-				return nil, frames.Meta{Executed: strings.Join(executed, "\n")}, err
+				return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
 			}
 			for v, l := range lat {
 				if r := rows[v]; r != nil {
@@ -176,7 +176,7 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 			}
 		}
 	} else {
-		notices = append(notices, data.Notice{Severity: data.NoticeSeverityInfo,
+		notices = append(notices, read.Notice{Severity: read.NoticeInfo,
 			Text: "Prometheus is not configured (prometheus.url): requests and per_1k_requests are empty"})
 	}
 
@@ -193,13 +193,13 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src Source)
 		}
 		return out[i].version < out[j].version
 	})
-	return out, frames.Meta{Executed: strings.Join(executed, "\n"), Stats: meta.Stats, Notices: notices}, nil
+	return out, read.Meta{Executed: strings.Join(executed, "\n"), Stats: meta.Stats, Notices: notices}, nil
 }
 
 // versionsFrame computes the statistics. Without an explicit baseline a
 // version is compared with the previous version of the same model by
 // first-seen time; the first version of a model has nothing to compare with.
-func versionsFrame(rows []*versionRow, baseline string, withLatency bool, meta frames.Meta) *data.Frame {
+func versionsFrame(rows []*versionRow, baseline string, withLatency bool, meta read.Meta) *data.Frame {
 	n := len(rows)
 	col := func() []float64 { return make([]float64, n) }
 	modelID, version, verdict, topTags, baseName := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -212,7 +212,7 @@ func versionsFrame(rows []*versionRow, baseline string, withLatency bool, meta f
 	for i, r := range rows {
 		modelID[i], version[i] = r.modelID, r.version
 		requests[i], fb[i], pos[i], neg[i], latency[i] = r.requests, r.feedback, r.pos, r.neg, r.latency
-		rate[i] = frames.Ratio(r.neg, r.feedback)
+		rate[i] = read.Ratio(r.neg, r.feedback)
 		low[i], high[i] = stats.Wilson(r.neg, r.feedback)
 		per1kReq[i] = per1k(r.feedback, r.requests)
 		topTags[i] = formatTopTags(r.tags, 3)
@@ -271,11 +271,11 @@ func versionsFrame(rows []*versionRow, baseline string, withLatency bool, meta f
 	)
 	f := data.NewFrame("versions", fields...)
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeNumericLong, TypeVersion: data.FrameTypeVersion{0, 1},
-		ExecutedQueryString: meta.Executed, Stats: meta.Stats, Notices: meta.Notices}
+		ExecutedQueryString: meta.Executed, Stats: statsOf(meta), Notices: noticesOf(meta)}
 	return f
 }
 
-func formatTopTags(tags []frames.Group, n int) string {
+func formatTopTags(tags []read.Group, n int) string {
 	sort.SliceStable(tags, func(i, j int) bool {
 		if tags[i].Count != tags[j].Count {
 			return tags[i].Count > tags[j].Count

@@ -1,4 +1,4 @@
-package loki
+package plugin
 
 import (
 	"bufio"
@@ -13,15 +13,17 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
+	"github.com/feedbackloop/modelfeedback/pkg/loki"
+	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // benchStreams builds a 5,000-line streams answer from the corpus' feedback
 // lines, spread over the streams they belong to, shaped like Loki's.
 func benchStreams(b *testing.B) []byte {
 	b.Helper()
-	f, err := os.Open(filepath.Join("testdata", "events.jsonl"))
+	f, err := os.Open(filepath.Join(lokitest.Dir(), "events.jsonl"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func perByte(b *testing.B, body []byte, fn func() error) {
 	}
 }
 
-func BenchmarkStreamsDecodeOnly(b *testing.B) {
+func BenchmarkLokiStreamsDecodeOnly(b *testing.B) {
 	body := benchStreams(b)
 	perByte(b, body, func() error {
 		var r struct {
@@ -120,7 +122,7 @@ func BenchmarkStreamsDecodeOnly(b *testing.B) {
 	})
 }
 
-func BenchmarkStreamsToLogFrame(b *testing.B) {
+func BenchmarkLokiStreamsToLogFrame(b *testing.B) {
 	body := benchStreams(b)
 	perByte(b, body, func() error {
 		f, err := logFrameFromBody(body)
@@ -131,7 +133,7 @@ func BenchmarkStreamsToLogFrame(b *testing.B) {
 	})
 }
 
-func BenchmarkMatrixDecodeOnly(b *testing.B) {
+func BenchmarkLokiMatrixDecodeOnly(b *testing.B) {
 	body := benchMatrix()
 	perByte(b, body, func() error {
 		var r struct {
@@ -146,10 +148,10 @@ func BenchmarkMatrixDecodeOnly(b *testing.B) {
 	})
 }
 
-func BenchmarkMatrixToTimeseriesFrames(b *testing.B) {
+func BenchmarkLokiMatrixToTimeseriesFrames(b *testing.B) {
 	body := benchMatrix()
-	q := query.Query{Type: query.Timeseries, GroupBy: []string{"model_version", "sentiment"},
-		From: time.Unix(1795154400, 0), To: time.Unix(1795154400+99*60, 0), Interval: time.Minute}
+	q := query.Query{Type: query.Timeseries, Query: read.Query{GroupBy: []string{"model_version", "sentiment"},
+		From: time.Unix(1795154400, 0), To: time.Unix(1795154400+99*60, 0), Interval: time.Minute}}
 	perByte(b, body, func() error {
 		fs, err := seriesFramesFromBody(body, q)
 		if err == nil && len(fs) != 500 {
@@ -161,29 +163,19 @@ func BenchmarkMatrixToTimeseriesFrames(b *testing.B) {
 
 // logFrameFromBody is the plugin's path from Loki's bytes to the log frame.
 func logFrameFromBody(body []byte) (*data.Frame, error) {
-	resp, err := parseLogResponse(body)
+	entries, meta, err := loki.DecodeEntries(body)
 	if err != nil {
 		return nil, err
 	}
-	entries, _, err := toEntries(resp)
-	if err != nil {
-		return nil, err
-	}
-	frames.SortEntries(entries)
-	return frames.FeedbackFrame(entries, frames.Links{DatasourceUID: "x"}, frames.Meta{Stats: resp.Stats()}), nil
+	return FeedbackFrame(entries, Links{DatasourceUID: "x"}, meta), nil
 }
 
 // seriesFramesFromBody is the plugin's path from Loki's bytes to the
 // timeseries frames.
 func seriesFramesFromBody(body []byte, q query.Query) ([]*data.Frame, error) {
-	resp, err := parseResponse(body)
+	series, totals, err := loki.DecodeSeries(body, q.Query)
 	if err != nil {
 		return nil, err
 	}
-	ms, err := resp.Metric()
-	if err != nil {
-		return nil, err
-	}
-	series, totals := toSeries(q, ms)
-	return frames.TimeseriesFrames(q.GroupBy, series, frames.NewGrid(q.From, q.To, q.Step()), false, totals, frames.Meta{}), nil
+	return TimeseriesFrames(q.GroupBy, series, read.NewGrid(q.From, q.To, q.Step()), false, totals, read.Meta{}), nil
 }

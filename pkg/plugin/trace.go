@@ -11,31 +11,21 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
-
-// Tracer is implemented by sources that can list the events of one
-// correlation id.
-type Tracer interface {
-	Trace(ctx context.Context, q query.Query) ([]frames.Entry, frames.Meta, error)
-}
 
 // trace answers the drill-down into one correlation id: the snapshot of the
 // model execution, every event on it, and the application's own execution
 // logs from Loki.
-func (d *Datasource) trace(ctx context.Context, q query.Query, src Source) backend.DataResponse {
-	tr, ok := src.(Tracer)
-	if !ok {
-		return errorResponse(&query.Error{Field: "source", Message: "the trace drill-down is not available for " + string(q.Source)}, frames.Meta{})
-	}
-	entries, meta, err := tr.Trace(ctx, q)
+func (d *Datasource) trace(ctx context.Context, q query.Query, src read.Reader) backend.DataResponse {
+	entries, meta, err := src.Trace(ctx, q.Query)
 	if err != nil {
 		return errorResponse(err, meta)
 	}
-	var snapshot *frames.Entry
-	var events []frames.Entry
+	var snapshot *read.Entry
+	var events []read.Entry
 	for i, e := range entries {
 		if e.Event.Kind == feedback.KindInteraction {
 			if snapshot == nil {
@@ -45,9 +35,9 @@ func (d *Datasource) trace(ctx context.Context, q query.Query, src Source) backe
 		}
 		events = append(events, e)
 	}
-	links := frames.Links{DatasourceUID: d.settings.UID, DatasourceName: d.settings.Name, Source: string(q.Source)}
+	links := Links{DatasourceUID: d.settings.UID, DatasourceName: d.settings.Name, Source: string(q.Source)}
 	snap := snapshotFrame(q.CorrelationID, snapshot, d.settings.Trace.TempoDatasourceUID, meta)
-	fb := frames.FeedbackFrame(events, links, meta)
+	fb := FeedbackFrame(events, links, meta)
 	out := data.Frames{snap, fb}
 	if logs := d.executionLogs(ctx, q); logs != nil {
 		out = append(out, logs)
@@ -56,7 +46,7 @@ func (d *Datasource) trace(ctx context.Context, q query.Query, src Source) backe
 }
 
 // snapshotFrame is one row: what the model was given and what it answered.
-func snapshotFrame(id string, e *frames.Entry, tempoUID string, meta frames.Meta) *data.Frame {
+func snapshotFrame(id string, e *read.Entry, tempoUID string, meta read.Meta) *data.Frame {
 	var (
 		ts                                                  []time.Time
 		modelID, version, effective, promptVer, params      []string
@@ -119,17 +109,16 @@ func (d *Datasource) executionLogs(ctx context.Context, q query.Query) *data.Fra
 	if tpl == "" {
 		return nil
 	}
-	lk, ok := d.sources[query.SourceLoki].(*loki.Client)
-	if !ok {
-		f := frames.EmptyWithQuery(frames.Meta{Notices: []data.Notice{{Severity: data.NoticeSeverityWarning,
+	if d.logs == nil {
+		f := emptyWithQuery(read.Meta{Notices: []read.Notice{{Severity: read.NoticeWarning,
 			Text: "trace.executionLogsQuery is LogQL but Loki is not configured (loki.url)"}}})
 		f.Name = "logs"
 		return f
 	}
 	logql := strings.NewReplacer("${correlation_id}", loki.Escape(q.CorrelationID), "$correlation_id", loki.Escape(q.CorrelationID)).Replace(tpl)
-	lines, meta, err := lk.Logs(ctx, logql, q.From, q.To, query.MaxLimit)
+	lines, meta, err := d.logs.Logs(ctx, logql, q.From, q.To, read.MaxLimit)
 	if err != nil {
-		f := frames.EmptyWithQuery(frames.Meta{Executed: logql, Notices: []data.Notice{{Severity: data.NoticeSeverityWarning,
+		f := emptyWithQuery(read.Meta{Executed: logql, Notices: []read.Notice{{Severity: read.NoticeWarning,
 			Text: "execution logs: " + err.Error()}}})
 		f.Name = "logs"
 		return f
@@ -143,6 +132,6 @@ func (d *Datasource) executionLogs(ctx context.Context, q query.Query) *data.Fra
 	}
 	f := data.NewFrame("logs", data.NewField("timestamp", nil, ts), data.NewField("body", nil, body), data.NewField("labels", nil, labels))
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeLogLines, TypeVersion: data.FrameTypeVersion{0, 0},
-		ExecutedQueryString: meta.Executed, Stats: meta.Stats, PreferredVisualization: data.VisTypeLogs}
+		ExecutedQueryString: meta.Executed, Stats: statsOf(meta), PreferredVisualization: data.VisTypeLogs}
 	return f
 }

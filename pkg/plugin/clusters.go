@@ -10,8 +10,8 @@ import (
 
 	"github.com/feedbackloop/modelfeedback/pkg/cluster"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // clusters answers one row per cluster of similar comments among the newest
@@ -19,27 +19,27 @@ import (
 // and search) and carry a comment. The grouping runs here, on what the source
 // returned, so Loki and Elasticsearch give the same clusters. limit caps the
 // rows, largest clusters first.
-func (d *Datasource) clusters(ctx context.Context, q query.Query, src Source) backend.DataResponse {
+func (d *Datasource) clusters(ctx context.Context, q query.Query, src read.Reader) backend.DataResponse {
 	if q.Kind != feedback.KindFeedback {
-		return errorResponse(&query.Error{Field: "kind", Message: "clusters group feedback comments; remove the kind setting"}, frames.Meta{})
+		return errorResponse(&read.FieldError{Field: "kind", Message: "clusters group feedback comments; remove the kind setting"}, read.Meta{})
 	}
 	fetch := q
 	fetch.Type = query.Feedback
-	fetch.Limit = query.MaxLimit
-	entries, meta, err := src.Feedback(ctx, fetch)
+	fetch.Limit = read.MaxLimit
+	entries, meta, err := src.Feedback(ctx, fetch.Query)
 	if err != nil {
 		return errorResponse(err, meta)
 	}
-	if len(entries) >= query.MaxLimit {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
-			Text: fmt.Sprintf("Clustered the newest %d feedback events of this time range; narrow it or filter to cluster older ones", query.MaxLimit)})
+	if len(entries) >= read.MaxLimit {
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeInfo,
+			Text: fmt.Sprintf("Clustered the newest %d feedback events of this time range; narrow it or filter to cluster older ones", read.MaxLimit)})
 	}
 	// Oldest first, so the grouping (which depends on order) is the same on
 	// every refresh whatever order the source listed ties in.
 	texts, events := cluster.Comments(entries)
 	cs, _ := cluster.Group(texts, cluster.Options{})
 	if len(cs) > q.Limit {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityInfo,
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeInfo,
 			Text: fmt.Sprintf("%d clusters; showing the %d largest (limit)", len(cs), q.Limit)})
 		cs = cs[:q.Limit]
 	}
@@ -47,12 +47,12 @@ func (d *Datasource) clusters(ctx context.Context, q query.Query, src Source) ba
 	if q.Alerting {
 		// One instance per cluster, named by what identifies it; the example
 		// and the top version change between evaluations.
-		f = frames.KeepFields(f, "cluster_id", "label", "size")
+		f = keepFields(f, "cluster_id", "label", "size")
 	}
 	return backend.DataResponse{Frames: data.Frames{f}}
 }
 
-func clustersFrame(cs []cluster.Cluster, texts []string, events []*feedback.Event, meta frames.Meta) *data.Frame {
+func clustersFrame(cs []cluster.Cluster, texts []string, events []*feedback.Event, meta read.Meta) *data.Frame {
 	n := len(cs)
 	ids, labels, examples, versions := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	sizes, negShare := make([]float64, n), make([]float64, n)
@@ -79,7 +79,7 @@ func clustersFrame(cs []cluster.Cluster, texts []string, events []*feedback.Even
 		data.NewField("top_model_version", nil, versions),
 	)
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeNumericLong, TypeVersion: data.FrameTypeVersion{0, 1},
-		ExecutedQueryString: meta.Executed, Stats: meta.Stats, Notices: meta.Notices}
+		ExecutedQueryString: meta.Executed, Stats: statsOf(meta), Notices: noticesOf(meta)}
 	return f
 }
 

@@ -4,13 +4,11 @@ import (
 	"context"
 	"regexp"
 	"sort"
-	"strings"
 
-	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/prom"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // The metrics beyond count and share are computed here, from the sources'
@@ -18,109 +16,6 @@ import (
 // negative_rate = negative ÷ all feedback of the group;
 // per_1k_requests = events ÷ requests of the group's model_version × 1,000,
 // requests coming from Prometheus' requestsQuery.
-
-// withSentiment is q grouped additionally by sentiment, counting feedback of
-// every sentiment (the rate's denominator).
-func withSentiment(q query.Query) (query.Query, error) {
-	if q.Sentiment != "" {
-		return q, &query.Error{Field: "sentiment", Message: "negative_rate is computed over all sentiments; remove the sentiment filter"}
-	}
-	if q.HasGroup("sentiment") {
-		return q, &query.Error{Field: "groupBy", Message: "negative_rate already splits by sentiment; remove sentiment from groupBy"}
-	}
-	if q.Kind != feedback.KindFeedback {
-		return q, &query.Error{Field: "kind", Message: "negative_rate applies to kind feedback"}
-	}
-	q2 := q
-	q2.GroupBy = append(append([]string(nil), q.GroupBy...), "sentiment")
-	q2.Metric = query.MetricCount
-	return q2, nil
-}
-
-func groupKey(vals []string) string { return strings.Join(vals, "\x00") }
-
-// negativeRateBreakdown folds the sentiment dimension away into count
-// (all feedback), negative and negative_rate.
-func negativeRateBreakdown(ctx context.Context, q query.Query, src Source) (frames.Breakdown, frames.Meta, error) {
-	q2, err := withSentiment(q)
-	if err != nil {
-		return frames.Breakdown{}, frames.Meta{}, err
-	}
-	b, meta, err := src.Breakdown(ctx, q2)
-	if err != nil {
-		return frames.Breakdown{}, meta, err
-	}
-	n := len(q.GroupBy)
-	byKey := map[string]*frames.Group{}
-	var order []string
-	for _, g := range b.Groups {
-		k := groupKey(g.Values[:n])
-		acc, ok := byKey[k]
-		if !ok {
-			acc = &frames.Group{Values: append([]string(nil), g.Values[:n]...), Extra: []float64{0, 0}}
-			byKey[k] = acc
-			order = append(order, k)
-		}
-		acc.Count += g.Count
-		if g.Values[n] == string(feedback.Negative) {
-			acc.Extra[0] += g.Count
-		}
-	}
-	out := frames.Breakdown{Dims: q.GroupBy, Extra: []string{"negative", "negative_rate"}, Units: []string{"", "percentunit"}}
-	for _, k := range order {
-		g := byKey[k]
-		g.Extra[1] = frames.Ratio(g.Extra[0], g.Count)
-		out.Groups = append(out.Groups, *g)
-		out.Total += g.Count
-	}
-	return out, meta, nil
-}
-
-// negativeRateSeries turns per-sentiment series into rate series.
-func negativeRateSeries(ctx context.Context, q query.Query, src Source) ([]frames.Series, frames.Meta, error) {
-	q2, err := withSentiment(q)
-	if err != nil {
-		return nil, frames.Meta{}, err
-	}
-	series, _, meta, err := src.Timeseries(ctx, q2)
-	if err != nil {
-		return nil, meta, err
-	}
-	n := len(q.GroupBy)
-	type acc struct {
-		vals     []string
-		all, neg map[int64]float64
-	}
-	byKey := map[string]*acc{}
-	var order []string
-	for _, s := range series {
-		k := groupKey(s.Values[:n])
-		a, ok := byKey[k]
-		if !ok {
-			a = &acc{vals: s.Values[:n], all: map[int64]float64{}, neg: map[int64]float64{}}
-			byKey[k] = a
-			order = append(order, k)
-		}
-		for t, v := range s.Points {
-			a.all[t] += v
-			if s.Values[n] == string(feedback.Negative) {
-				a.neg[t] += v
-			}
-		}
-	}
-	out := make([]frames.Series, 0, len(order))
-	for _, k := range order {
-		a := byKey[k]
-		pts := map[int64]float64{}
-		for t, all := range a.all {
-			if all > 0 {
-				pts[t] = a.neg[t] / all
-			}
-		}
-		out = append(out, frames.Series{Values: a.vals, Points: pts})
-	}
-	return out, meta, nil
-}
 
 // promVars restricts $model_id / $model_version to the query's = and =~
 // filters on those fields (negative filters cannot be expressed as the one
@@ -179,27 +74,27 @@ func versionIndex(q query.Query) (int, error) {
 // Versions with feedback but no requests keep their row (per_1k NaN);
 // versions with requests but no feedback get a row with count 0 when
 // model_version is the only dimension, so neither side is dropped.
-func (d *Datasource) per1kBreakdown(ctx context.Context, q query.Query, src Source) (frames.Breakdown, frames.Meta, error) {
+func (d *Datasource) per1kBreakdown(ctx context.Context, q query.Query, src read.Reader) (read.Breakdown, read.Meta, error) {
 	vi, err := versionIndex(q)
 	if err != nil {
-		return frames.Breakdown{}, frames.Meta{}, err
+		return read.Breakdown{}, read.Meta{}, err
 	}
 	pc, err := d.promClient()
 	if err != nil {
-		return frames.Breakdown{}, frames.Meta{}, err
+		return read.Breakdown{}, read.Meta{}, err
 	}
 	q2 := q
 	q2.Metric = query.MetricCount
-	b, meta, err := src.Breakdown(ctx, q2)
+	b, meta, err := src.Breakdown(ctx, q2.Query)
 	if err != nil {
-		return frames.Breakdown{}, meta, err
+		return read.Breakdown{}, meta, err
 	}
 	reqs, promql, err := pc.Requests(ctx, q.To, promVars(q))
 	meta.Executed += "\n" + promql
 	if err != nil {
-		return frames.Breakdown{}, meta, err
+		return read.Breakdown{}, meta, err
 	}
-	out := frames.Breakdown{Dims: q.GroupBy, Total: b.Total, Extra: []string{"requests", "per_1k_requests"}, Units: []string{"", ""}}
+	out := read.Breakdown{Dims: q.GroupBy, Total: b.Total, Extra: []string{"requests", "per_1k_requests"}, Units: []string{"", ""}}
 	seen := map[string]bool{}
 	for _, g := range b.Groups {
 		ver := g.Values[vi]
@@ -208,12 +103,12 @@ func (d *Datasource) per1kBreakdown(ctx context.Context, q query.Query, src Sour
 		if !ok {
 			r = nan()
 		}
-		out.Groups = append(out.Groups, frames.Group{Values: g.Values, Count: g.Count, Extra: []float64{r, per1k(g.Count, r)}})
+		out.Groups = append(out.Groups, read.Group{Values: g.Values, Count: g.Count, Extra: []float64{r, per1k(g.Count, r)}})
 	}
 	if len(q.GroupBy) == 1 {
 		for _, ver := range sortedVersions(reqs) {
 			if !seen[ver] && versionAllowed(q, ver) {
-				out.Groups = append(out.Groups, frames.Group{Values: []string{ver}, Count: 0, Extra: []float64{reqs[ver], per1k(0, reqs[ver])}})
+				out.Groups = append(out.Groups, read.Group{Values: []string{ver}, Count: 0, Extra: []float64{reqs[ver], per1k(0, reqs[ver])}})
 			}
 		}
 	}
@@ -239,18 +134,18 @@ func sortedVersions(m map[string]float64) []string {
 // per1kSeries joins series with requests per version and step. The request
 // template runs with $__range = step on the same grid, so each point divides
 // the events of (t-step, t] by the requests of the same window.
-func (d *Datasource) per1kSeries(ctx context.Context, q query.Query, src Source) ([]frames.Series, frames.Meta, error) {
+func (d *Datasource) per1kSeries(ctx context.Context, q query.Query, src read.Reader) ([]read.Series, read.Meta, error) {
 	vi, err := versionIndex(q)
 	if err != nil {
-		return nil, frames.Meta{}, err
+		return nil, read.Meta{}, err
 	}
 	pc, err := d.promClient()
 	if err != nil {
-		return nil, frames.Meta{}, err
+		return nil, read.Meta{}, err
 	}
 	q2 := q
 	q2.Metric = query.MetricCount
-	series, _, meta, err := src.Timeseries(ctx, q2)
+	series, _, meta, err := src.Timeseries(ctx, q2.Query)
 	if err != nil {
 		return nil, meta, err
 	}
@@ -261,7 +156,7 @@ func (d *Datasource) per1kSeries(ctx context.Context, q query.Query, src Source)
 	if err != nil {
 		return nil, meta, err
 	}
-	out := make([]frames.Series, 0, len(series))
+	out := make([]read.Series, 0, len(series))
 	seen := map[string]bool{}
 	for _, s := range series {
 		ver := s.Values[vi]
@@ -273,7 +168,7 @@ func (d *Datasource) per1kSeries(ctx context.Context, q query.Query, src Source)
 				pts[ms] = s.Points[ms] / r * 1000
 			}
 		}
-		out = append(out, frames.Series{Values: s.Values, Points: pts})
+		out = append(out, read.Series{Values: s.Values, Points: pts})
 	}
 	if len(q.GroupBy) == 1 {
 		for ver, rs := range reqs {
@@ -286,7 +181,7 @@ func (d *Datasource) per1kSeries(ctx context.Context, q query.Query, src Source)
 					pts[ms] = 0
 				}
 			}
-			out = append(out, frames.Series{Values: []string{ver}, Points: pts})
+			out = append(out, read.Series{Values: []string{ver}, Points: pts})
 		}
 	}
 	return out, meta, nil

@@ -1,4 +1,4 @@
-package query
+package storage
 
 import (
 	"fmt"
@@ -8,9 +8,9 @@ import (
 
 // Field describes where one query field lives in each backend.
 type Field struct {
-	// Name as used in filters and groupBy (DESIGN §4.2).
+	// Name as used in filters and groupBy (docs/query-types/).
 	Name string
-	// StreamLabel is true when Loki has it as a stream label (DESIGN §3), so
+	// StreamLabel is true when Loki has it as a stream label, so
 	// it can be matched in the selector and grouped without parsing lines.
 	StreamLabel bool
 	// LokiLabel is the label name in LogQL (stream label, or the name given to
@@ -25,9 +25,9 @@ type Field struct {
 }
 
 var fields = []Field{
-	{Name: "model_id", StreamLabel: true, LokiLabel: "model_id", JSONPath: "model.id"},
-	{Name: "model_version", StreamLabel: true, LokiLabel: "model_version", JSONPath: "model.version"},
-	{Name: "sentiment", StreamLabel: true, LokiLabel: "sentiment", JSONPath: "sentiment"},
+	{Name: "model_id", StreamLabel: true, LokiLabel: LabelModelID, JSONPath: "model.id"},
+	{Name: "model_version", StreamLabel: true, LokiLabel: LabelModelVersion, JSONPath: "model.version"},
+	{Name: "sentiment", StreamLabel: true, LokiLabel: LabelSentiment, JSONPath: "sentiment"},
 	{Name: "reason", LokiLabel: "reason", JSONPath: "reason"},
 	{Name: "tag", LokiLabel: "tags", JSONPath: "tags"},
 	{Name: "severity", LokiLabel: "severity", JSONPath: "severity"},

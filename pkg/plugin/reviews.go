@@ -8,8 +8,8 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
-	"github.com/feedbackloop/modelfeedback/pkg/frames"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
 
 // flaggedSeverities are what puts feedback into the review queue: the
@@ -22,28 +22,26 @@ const flaggedSeverities = "warning|critical"
 // critical, plus the query's own filters) that has no review event yet, as
 // the same log-lines frame as feedback, newest first. Reviews are looked up
 // over the same time range; a review recorded after it does not count.
-func (d *Datasource) reviews(ctx context.Context, q query.Query, src Source) backend.DataResponse {
+func (d *Datasource) reviews(ctx context.Context, q query.Query, src read.Reader) backend.DataResponse {
 	if q.Kind != feedback.KindFeedback {
-		return errorResponse(&query.Error{Field: "kind", Message: "the review queue lists feedback; remove the kind setting"}, frames.Meta{})
+		return errorResponse(&read.FieldError{Field: "kind", Message: "the review queue lists feedback; remove the kind setting"}, read.Meta{})
 	}
-	flagged := q
-	flagged.Type = query.Feedback
-	flagged.Filters = append(append([]query.Filter(nil), q.Filters...),
-		query.Filter{Key: "severity", Operator: query.OpRegex, Value: flaggedSeverities})
+	flagged := q.Query
+	flagged.Filters = append(append([]read.Filter(nil), q.Filters...),
+		read.Filter{Key: "severity", Operator: read.OpRegex, Value: flaggedSeverities})
 	entries, meta, err := src.Feedback(ctx, flagged)
 	if err != nil {
 		return errorResponse(err, meta)
 	}
-	done := query.Query{RefID: q.RefID, Type: query.Feedback, Source: q.Source, Kind: feedback.KindReview,
-		Metric: query.MetricCount, Limit: query.MaxLimit, From: q.From, To: q.To, Interval: q.Interval}
+	done := read.Query{Kind: feedback.KindReview, Limit: read.MaxLimit, From: q.From, To: q.To, Interval: q.Interval}
 	reviewed, rmeta, err := src.Feedback(ctx, done)
 	meta.Executed += "\n" + rmeta.Executed
 	if err != nil {
 		return errorResponse(err, meta)
 	}
-	if len(reviewed) >= query.MaxLimit {
-		meta.Notices = append(meta.Notices, data.Notice{Severity: data.NoticeSeverityWarning,
-			Text: fmt.Sprintf("More than %d reviews in this time range: only the newest were matched, so some reviewed feedback may still be listed; narrow the time range", query.MaxLimit)})
+	if len(reviewed) >= read.MaxLimit {
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeWarning,
+			Text: fmt.Sprintf("More than %d reviews in this time range: only the newest were matched, so some reviewed feedback may still be listed; narrow the time range", read.MaxLimit)})
 	}
 	ids := make(map[string]bool, len(reviewed))
 	for _, r := range reviewed {
@@ -55,6 +53,6 @@ func (d *Datasource) reviews(ctx context.Context, q query.Query, src Source) bac
 			queue = append(queue, e)
 		}
 	}
-	links := frames.Links{DatasourceUID: d.settings.UID, DatasourceName: d.settings.Name, Source: string(q.Source)}
-	return backend.DataResponse{Frames: data.Frames{frames.FeedbackFrame(queue, links, meta)}}
+	links := Links{DatasourceUID: d.settings.UID, DatasourceName: d.settings.Name, Source: string(q.Source)}
+	return backend.DataResponse{Frames: data.Frames{FeedbackFrame(queue, links, meta)}}
 }
