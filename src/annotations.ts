@@ -48,7 +48,7 @@ function eventTags(value: unknown): string[] {
 }
 
 /**
- * Turns the `feedback` log-lines frames (DESIGN §4.3) into annotation events: `timestamp` → time, `body` → text,
+ * Turns the `feedback` log-lines frames (docs/queries.md) into annotation events: `timestamp` → time, `body` → text,
  * the values of `labels` (kind, model_id, model_version, sentiment) and the event's `tags` → tags. `id` is not
  * mapped: Grafana de-duplicates annotations by id, and two escalations of one feedback item share its id.
  * Frames without a time field are skipped.

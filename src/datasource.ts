@@ -74,7 +74,7 @@ export class DataSource
   }
 
   /**
-   * Calls one of the backend's resource endpoints (DESIGN §4.4) and returns its array of strings.
+   * Calls one of the backend's resource endpoints (docs/queries.md) and returns its array of strings.
    * Undefined/empty parameters are left out; string parameters are interpolated.
    */
   async fetchValues(path: ResourcePath, params: ResourceParams = {}): Promise<string[]> {
@@ -100,7 +100,7 @@ export class DataSource
   }
 
   /**
-   * Template variable values (DESIGN §4.4) for a variable query `{resource, modelId?, field?, source?}` (see
+   * Template variable values (docs/queries.md) for a variable query `{resource, modelId?, field?, source?}` (see
    * VariableQueryEditor), over the dashboard's time range. Variables in modelId/field/source are interpolated; a
    * multi-value modelId or field asks once per value and merges the answers.
    */

@@ -1,7 +1,7 @@
 import { FeedbackFilter, FeedbackQuery } from './types';
 
 /**
- * Log-frame field / label names (DESIGN §4.3, the `feedback` frame and its `labels`) → the query's filter field.
+ * Log-frame field / label names (docs/queries.md, the `feedback` frame and its `labels`) → the query's filter field.
  * Anything else (body, id, kind, timestamp, …) cannot be expressed as a filter row.
  */
 const LOG_FIELD_TO_FILTER_KEY: Record<string, string> = {

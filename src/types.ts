@@ -1,7 +1,7 @@
 import { DataSourceJsonData } from '@grafana/data';
 import { DataQuery } from '@grafana/schema';
 
-/** What a query asks for (DESIGN §4.2/§4.3). */
+/** What a query asks for (docs/queries.md/§4.3). */
 export type FeedbackQueryType = 'breakdown' | 'timeseries' | 'feedback' | 'trace' | 'versions' | 'clusters' | 'reviews';
 
 /** Where feedback events are read from. */
@@ -23,7 +23,7 @@ export interface FeedbackFilter {
 }
 
 /**
- * A panel target (DESIGN §4.2). Every field is optional in stored JSON: absent fields take the defaults
+ * A panel target (docs/queries.md). Every field is optional in stored JSON: absent fields take the defaults
  * below (or, for `source`, the data source's configured `defaultSource`).
  */
 export interface FeedbackQuery extends DataQuery {
@@ -153,7 +153,7 @@ export const FILTER_ONLY_FIELDS = ['correlation_id', 'feedback_id', 'user_id'] a
 
 export const FILTER_FIELDS: readonly string[] = [...GROUP_BY_FIELDS, ...FILTER_ONLY_FIELDS];
 
-/** Resource paths served by the backend (DESIGN §4.4). Each answers a sorted JSON array of strings. */
+/** Resource paths served by the backend (docs/queries.md). Each answers a sorted JSON array of strings. */
 export type ResourcePath = 'model-ids' | 'model-versions' | 'tags' | 'fields' | 'field-values';
 
 export interface ResourceParams {
@@ -192,7 +192,7 @@ export interface TraceSettings {
   tempoDatasourceUid?: string;
 }
 
-/** jsonData (DESIGN §4.1). */
+/** jsonData (docs/configuration.md). */
 export interface FeedbackDataSourceOptions extends DataSourceJsonData {
   defaultSource?: FeedbackSource;
   loki?: LokiSettings;
@@ -211,7 +211,7 @@ export interface FeedbackSecureJsonData {
   prometheusToken?: string;
 }
 
-/** Backend defaults shown as placeholders (DESIGN §4.1). */
+/** Backend defaults shown as placeholders (docs/configuration.md). */
 export const CONFIG_DEFAULTS = {
   lokiSelector: '{service_name="model-feedback"}',
   elasticsearchIndex: 'model-feedback-*',
@@ -219,7 +219,7 @@ export const CONFIG_DEFAULTS = {
   prometheusRequestsQuery: 'sum by (model_version) (increase(llm_requests_total[$__range]))',
 } as const;
 
-/** The resources a template variable can list (DESIGN §4.4). */
+/** The resources a template variable can list (docs/queries.md). */
 export type VariableResource = 'model-ids' | 'model-versions' | 'tags' | 'field-values';
 
 /**

@@ -7,7 +7,7 @@ import type { DataSource } from './datasource';
 import { FeedbackDataSourceOptions, FeedbackQuery, FeedbackVariableDataQuery } from './types';
 
 /**
- * Query variables (DESIGN §4.4) with their own editor: the variable's query is `{resource, modelId?, field?,
+ * Query variables (docs/queries.md) with their own editor: the variable's query is `{resource, modelId?, field?,
  * source?}`, run by DataSource.metricFindQuery over the variable's time range. The answer is one frame with a `text`
  * field, which Grafana turns into the variable's options.
  */

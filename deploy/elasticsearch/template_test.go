@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 )
 
 type mapping struct {
@@ -120,7 +122,7 @@ func TestTemplateMatchesDesign(t *testing.T) {
 // unsearchable; every leaf of the recorded corpus must therefore be mapped.
 func TestTemplateCoversFixtureCorpus(t *testing.T) {
 	tpl := load(t)
-	f, err := os.Open("../../pkg/collector/sink/lokipush/testdata/events.jsonl")
+	f, err := os.Open(lokitest.CorpusPath())
 	if err != nil {
 		t.Fatal(err)
 	}

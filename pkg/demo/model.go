@@ -190,7 +190,7 @@ func (s *simulator) version() *Version {
 func (s *simulator) next() Interaction {
 	s.n++
 	v := s.version()
-	corr := s.hexID(16) // a W3C trace id, as DESIGN §2 recommends
+	corr := s.hexID(16) // a W3C trace id, as docs/event.md recommends
 	question := s.oneOf(questions)
 	answer := s.oneOf(answers[v.Label])
 	user := &feedback.User{ID: fmt.Sprintf("user-%04d", s.rng.IntN(users)), Role: s.pick(roles), Geo: s.pick(geos)}

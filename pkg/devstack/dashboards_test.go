@@ -15,7 +15,7 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 )
 
-// The dashboards the product promises (DESIGN §1), by uid. The data links on
+// The dashboards the product promises (docs/index.md), by uid. The data links on
 // correlation_id point at feedbackloop-trace and those of the versions frame
 // at feedbackloop-overview, so these uids are API.
 var wantDashboards = map[string]string{

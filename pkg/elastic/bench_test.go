@@ -3,11 +3,11 @@ package elastic_test
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/feedbackloop/modelfeedback/pkg/elastic"
+	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 	"github.com/feedbackloop/modelfeedback/pkg/plugin"
 	"github.com/feedbackloop/modelfeedback/pkg/read"
 )
@@ -21,7 +21,7 @@ import (
 func hitsBody(b *testing.B) []byte {
 	b.Helper()
 	var fb []elastic.ESDoc
-	for _, d := range elastic.LoadEvents(b, filepath.Join("testdata", "loki", "events.jsonl")) {
+	for _, d := range elastic.LoadEvents(b, lokitest.CorpusPath()) {
 		if d.Src["kind"] == "feedback" {
 			fb = append(fb, d)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/elastic"
 	"github.com/feedbackloop/modelfeedback/pkg/elastic/estest"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
+	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/plugin"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
@@ -25,12 +26,12 @@ import (
 )
 
 // lokiReplay answers only the exact requests elastic.Recorded in
-// testdata/loki/manifest.json (endpoint and every parameter), with the
+// the recorded Loki answers' manifest.json (endpoint and every parameter), with the
 // bodies a real Loki 3.x sent for the corpus of events.jsonl. A request the
 // Loki client words differently fails the test instead of being answered.
 func lokiReplay(t *testing.T) *httptest.Server {
 	t.Helper()
-	dir := filepath.Join("testdata", "loki")
+	dir := lokitest.Dir()
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ var fixtureTags = []string{"hallucination", "factually_incorrect", "formatting_e
 	"offensive", "harmful", "not_helpful", "other", "outdated_rates", "biased_tone"}
 
 // corpus is the parity corpus: the events the elastic.Recorded Loki answers hold.
-var corpus = filepath.Join("testdata", "loki", "events.jsonl")
+var corpus = lokitest.CorpusPath()
 
 // esDouble serves the corpus through estest and fails the test if the
 // client sent anything the double refuses.

@@ -4,14 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
-// corpusLines reads testdata/events.jsonl, a copy of the Loki fixture corpus
-// (shared/fixtures/loki/events.jsonl): exactly the lines the generator pushed.
+// corpusPath is the Loki fixture corpus, kept once next to its recorded
+// answers: exactly the lines the generator pushed. (Package lokitest, which
+// names it, imports this package.)
+var corpusPath = filepath.Join("..", "loki", "testdata", "events.jsonl")
+
+// corpusLines reads the corpus.
 func corpusLines(t testing.TB) [][]byte {
 	t.Helper()
-	data, err := os.ReadFile("testdata/events.jsonl")
+	data, err := os.ReadFile(corpusPath)
 	if err != nil {
 		t.Fatal(err)
 	}

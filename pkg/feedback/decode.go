@@ -27,7 +27,7 @@ func (e FieldError) Error() string {
 }
 
 // tooLargePrefix starts every size-limit message, so that callers can answer
-// 413 instead of 400 (DESIGN §5) without a second error type.
+// 413 instead of 400 (docs/collector-api.md) without a second error type.
 const tooLargePrefix = "too large: "
 
 // TooLarge reports whether errs contains a size-limit violation (request

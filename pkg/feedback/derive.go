@@ -219,7 +219,7 @@ func DeriveSeverity(e *Event) Severity {
 	}
 }
 
-// FillDefaults sets what the collector fills in when absent (DESIGN §2):
+// FillDefaults sets what the collector fills in when absent (docs/event.md):
 // schema, timestamp (now), feedback_id on feedback (a new ULID), severity on
 // feedback (DeriveSeverity) and model.effective_version when a context is
 // present. Fields already set are kept.
@@ -267,7 +267,7 @@ func NewULID(t time.Time) string {
 	return string(out[:])
 }
 
-// Query field names (DESIGN §4.2) that FieldValue understands, besides
+// Query field names (docs/queries.md) that FieldValue understands, besides
 // "attributes.<key>".
 var QueryFields = []string{"model_id", "model_version", "sentiment", "reason", "severity", "source",
 	"user_role", "user_geo", "user_id", "correlation_id", "feedback_id", "kind"}
@@ -280,7 +280,7 @@ func KnownField(field string) bool {
 	return oneOf(field, QueryFields)
 }
 
-// FieldValue returns the value of a query field (DESIGN §4.2 filters and
+// FieldValue returns the value of a query field (docs/queries.md filters and
 // groupBy) on this event. ok is false when the field is unknown or the event
 // has no value for it; filters decide what absence means.
 func (e *Event) FieldValue(field string) (string, bool) {

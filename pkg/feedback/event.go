@@ -1,4 +1,4 @@
-// Package feedback is the one definition of a Feedback Loop event (DESIGN.md §2):
+// Package feedback is the one definition of a Feedback Loop event (docs/event.md):
 // its types, the taxonomy, the contract rules and the JSON codec. The collector
 // (HTTP ingest) and the Grafana data source both use it, so an event that one
 // accepts the other can read, byte for byte.
@@ -14,7 +14,7 @@ import (
 // Schema is the only schema this package reads and writes.
 const Schema = "feedback/v1"
 
-// Limits from DESIGN §2. Exceeding any of them is an error, never a truncation.
+// Limits from docs/event.md. Exceeding any of them is an error, never a truncation.
 const (
 	MaxEventBytes        = 256 << 10 // one event as sent
 	MaxBatchEvents       = 1000      // events in one request
@@ -45,7 +45,7 @@ const (
 	KindNotification Kind = "notification"
 )
 
-// Kinds lists every kind, in DESIGN order.
+// Kinds lists every kind, in the order docs/event.md lists them.
 var Kinds = []Kind{KindInteraction, KindFeedback, KindReview, KindEscalation, KindResolution, KindNotification}
 
 // Valid reports whether k is one of Kinds.
@@ -138,7 +138,7 @@ func InTaxonomy(tag string) bool {
 	return false
 }
 
-// Event is one record (DESIGN §2). Absent fields are zero values; pointer
+// Event is one record (docs/event.md). Absent fields are zero values; pointer
 // fields are nil when absent so that "score": 0 stays distinguishable from no
 // score. Slices keep nil (absent) apart from empty (present as []), because
 // the corpus writes "tags":[] on every feedback event and must round-trip.

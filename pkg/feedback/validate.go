@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Validate checks the contract rules of DESIGN §2: required fields per kind,
+// Validate checks the contract rules of docs/event.md: required fields per kind,
 // enums, tags, formats and sizes. It works on hand-built events as well as
 // decoded ones; every FieldError has Index 0 (DecodeBatch sets the index).
 // Fields the collector fills in (feedback_id, timestamp, severity,

@@ -111,7 +111,7 @@ func (e expr) with(stage string) expr {
 }
 
 // tagPattern matches a tag inside the raw JSON array that `| json tags="tags"`
-// extracts (DESIGN §3). The quotes around the alternation make "bias" not
+// extracts (docs/storage.md). The quotes around the alternation make "bias" not
 // match "biased_tone".
 func tagPattern(alternation string) string {
 	return `.*"` + alternation + `".*`
@@ -232,7 +232,7 @@ func (b builder) dims() []string {
 }
 
 // countExpr is sum [by (dims)] (count_over_time(base [r])). Grouping by tag
-// becomes one label_replace leg per tag joined by `or` (DESIGN §3): an event
+// becomes one label_replace leg per tag joined by `or` (docs/storage.md): an event
 // with two tags counts under both, one with none under neither.
 func (b builder) countExpr(r time.Duration, tags []string) string {
 	dims := b.dims()

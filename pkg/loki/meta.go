@@ -15,7 +15,7 @@ import (
 )
 
 // series lists the stream label sets under the selector (plus extra
-// matchers). Only stream labels are bounded (DESIGN §3), so this is cheap.
+// matchers). Only stream labels are bounded (docs/storage.md), so this is cheap.
 func (c *Client) series(ctx context.Context, from, to time.Time, extra ...string) ([]map[string]string, error) {
 	body, err := c.get(ctx, "/loki/api/v1/series", url.Values{
 		"match[]": {c.sel.With(extra...)}, "start": {nanos(from)}, "end": {nanos(to)},

@@ -25,11 +25,11 @@ const (
 
 // Settings is the whole configuration of one data source instance.
 type Settings struct {
-	DefaultSource read.Source   `json:"defaultSource"`
-	Loki          Loki         `json:"loki"`
-	Elasticsearch Elastic      `json:"elasticsearch"`
-	Prometheus    Prometheus   `json:"prometheus"`
-	Trace         Trace        `json:"trace"`
+	DefaultSource read.Source `json:"defaultSource"`
+	Loki          Loki        `json:"loki"`
+	Elasticsearch Elastic     `json:"elasticsearch"`
+	Prometheus    Prometheus  `json:"prometheus"`
+	Trace         Trace       `json:"trace"`
 
 	UID  string `json:"-"`
 	Name string `json:"-"`

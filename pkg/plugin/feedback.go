@@ -32,7 +32,7 @@ type Links struct {
 	Source         string
 }
 
-// FeedbackFrame builds the log-lines frame of DESIGN §4.3 from entries
+// FeedbackFrame builds the log-lines frame of docs/queries.md from entries
 // already sorted and limited by the caller.
 func FeedbackFrame(entries []read.Entry, links Links, meta read.Meta) *data.Frame {
 	n := len(entries)
@@ -125,7 +125,7 @@ func eventBody(e *feedback.Event) string {
 	return string(e.Kind)
 }
 
-// eventLabels are the event's stream-label values (DESIGN §3), built from the
+// eventLabels are the event's stream-label values (docs/storage.md), built from the
 // event itself so that Loki and Elasticsearch rows carry identical labels.
 func eventLabels(e *feedback.Event) json.RawMessage {
 	// Built by hand: json.Marshal of a map costs more than everything else

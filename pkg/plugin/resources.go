@@ -17,7 +17,7 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
-// CallResource serves the editors' and variables' look-ups (DESIGN §4.4).
+// CallResource serves the editors' and variables' look-ups (docs/queries.md).
 func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResourceRequest, sender backend.CallResourceResponseSender) error {
 	return d.resources.CallResource(ctx, req, sender)
 }

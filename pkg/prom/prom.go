@@ -1,6 +1,6 @@
 // Package prom reads the model-serving side's own metrics (requests and
 // latency per model_version) from Prometheus with the PromQL templates set
-// in the data source configuration (DESIGN §4.1), so feedback counts can be
+// in the data source configuration (docs/configuration.md), so feedback counts can be
 // joined with traffic.
 package prom
 

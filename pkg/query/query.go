@@ -1,4 +1,4 @@
-// Package query holds the panel query model of DESIGN §4.2: parsed and
+// Package query holds the panel query model of docs/queries.md: parsed and
 // validated once, so the Loki and Elasticsearch paths only ever see values
 // that fit the contract.
 package query

@@ -45,7 +45,7 @@ func TwoProportion(x1, n1, x2, n2 float64) (z, p float64) {
 	return z, 2 * distuv.UnitNormal.Survival(math.Abs(z))
 }
 
-// Verdict thresholds, documented in the README.
+// Verdict thresholds, documented in docs/query-types/versions.md.
 const (
 	// MinSample is the least feedback a version and its baseline each need
 	// before a verdict is given: below it the normal approximation of the
@@ -55,7 +55,7 @@ const (
 	Alpha = 0.05
 )
 
-// Verdict values (DESIGN §4.3).
+// Verdict values (docs/queries.md).
 const (
 	Regressed        = "regressed"
 	Improved         = "improved"

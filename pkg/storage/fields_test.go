@@ -12,7 +12,7 @@ func TestLookupField(t *testing.T) {
 		t.Fatalf("%+v %v", f, err)
 	}
 	if f, _ := LookupField("model_version", false); !f.StreamLabel {
-		t.Fatal("model_version is a Loki stream label (DESIGN §3)")
+		t.Fatal("model_version is a Loki stream label (docs/storage.md)")
 	}
 	if _, err := LookupField("user_id", true); err != nil {
 		t.Fatal("user_id is a filter field")

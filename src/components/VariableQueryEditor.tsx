@@ -51,7 +51,7 @@ function clean(query: FeedbackVariableQuery): FeedbackVariableQuery {
 }
 
 /**
- * Variable query: which resource (DESIGN §4.4) lists the values — model ids, model versions (optionally of one model
+ * Variable query: which resource (docs/queries.md) lists the values — model ids, model versions (optionally of one model
  * id, e.g. `$model_id`, so that a version variable depends on a model variable), tags, or the values of one field.
  */
 export function VariableQueryEditor({ query: stored, onChange, datasource, range }: VariableQueryEditorProps) {

@@ -1,5 +1,5 @@
 // Command feedback-demo simulates a chatbot in three versions sending
-// interaction snapshots and user feedback to feedbackd; see README.md, "The dev stack".
+// interaction snapshots and user feedback to feedbackd; see docs/running.md.
 package main
 
 import (

@@ -1,4 +1,4 @@
-// Command feedbackd is the durable feedback collector; see README.md, "feedbackd".
+// Command feedbackd is the durable feedback collector; see docs/collector-api.md.
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Package config reads feedbackd's options from flags, FEEDBACKD_* environment
 // variables and an optional YAML file, each option under the same name in
-// three spellings (DESIGN §5): --loki-url / FEEDBACKD_LOKI_URL / loki_url.
+// three spellings (docs/collector-api.md): --loki-url / FEEDBACKD_LOKI_URL / loki_url.
 // Flags win over the environment, which wins over the file.
 package config
 

@@ -38,7 +38,7 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
-// Metrics are the delivery series of DESIGN §3.
+// Metrics are the delivery series of docs/storage.md.
 type Metrics struct {
 	Delivery *prometheus.CounterVec // feedbackd_delivery_total{sink,outcome}
 }

@@ -1,5 +1,5 @@
 // Package escalate opens a ticket for every feedback event severe enough to
-// need a person (DESIGN §1: the collector runs the escalation rules), and
+// need a person (docs/index.md: the collector runs the escalation rules), and
 // records it as an escalation event with the ticket's key and URL.
 //
 // The escalator is one more consumer of the spool, run by the delivery loop

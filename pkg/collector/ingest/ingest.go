@@ -1,4 +1,4 @@
-// Package ingest is feedbackd's HTTP API (DESIGN §5): the write endpoints,
+// Package ingest is feedbackd's HTTP API (docs/collector-api.md): the write endpoints,
 // authentication, CORS, and the health, readiness and metrics endpoints.
 package ingest
 
@@ -88,7 +88,7 @@ type Endpoint struct {
 	Kinds []feedback.Kind
 }
 
-// Endpoints are the write endpoints of DESIGN §5.
+// Endpoints are the write endpoints of docs/collector-api.md.
 var Endpoints = []Endpoint{
 	{"/v1/feedback", []feedback.Kind{feedback.KindFeedback}},
 	{"/v1/interactions", []feedback.Kind{feedback.KindInteraction}},

@@ -1,4 +1,4 @@
-// Package metrics holds feedbackd's Prometheus series (DESIGN §3). The
+// Package metrics holds feedbackd's Prometheus series (docs/storage.md). The
 // feedback counters are the Prometheus "sink": they count at acceptance,
 // after the events are durable, and carry the correlation id as an exemplar
 // so a spike on a dashboard leads to one concrete conversation.

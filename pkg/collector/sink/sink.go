@@ -30,7 +30,7 @@ type Record struct {
 // bulk item with 2xx, or 409 for an _id that already exists). Any other
 // outcome is an error; the delivery loop retries the whole batch with backoff,
 // which is safe because both destinations de-duplicate redelivered records
-// (DESIGN §5). A *RejectedError lists records the destination refused
+// (docs/collector-api.md). A *RejectedError lists records the destination refused
 // permanently (4xx other than 408/409/429): the loop dead-letters those with
 // the reason and retries nothing else from the batch.
 type Sink interface {

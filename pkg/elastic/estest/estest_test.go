@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 )
 
 const search = "/model-feedback-*/_search?allow_no_indices=false&ignore_unavailable=true"
 
 // The corpus of pkg/elastic's parity test.
-var corpus = filepath.Join("..", "testdata", "loki", "events.jsonl")
+var corpus = lokitest.CorpusPath()
 
 func newServer(t *testing.T, path string) *Server {
 	t.Helper()

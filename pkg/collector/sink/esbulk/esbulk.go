@@ -4,7 +4,7 @@
 // Every event is written with a `create` action under a deterministic _id, so
 // a redelivered event answers 409 version_conflict and counts as delivered:
 // the collector's at-least-once delivery never produces duplicates
-// (DESIGN.md §3, §5).
+// (docs/storage.md, §5).
 package esbulk
 
 import (

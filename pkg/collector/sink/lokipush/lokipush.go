@@ -3,7 +3,7 @@
 //
 // loki-client-go's Client is deliberately not used: after its retries it drops
 // a batch without telling the caller, which would break the collector's
-// "no acknowledged event is ever lost" promise (DESIGN.md §5). Only the push
+// "no acknowledged event is ever lost" promise (docs/collector-api.md). Only the push
 // protobuf types are reused; delivery, retries and rejections are decided by
 // the collector's delivery loop from what Deliver returns.
 package lokipush

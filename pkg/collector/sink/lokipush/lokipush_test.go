@@ -99,7 +99,7 @@ func (f *fakeLoki) pushedLines() []string {
 	return lines
 }
 
-func loadEvents(t *testing.T) [][]byte { return sinktest.Lines(t, "testdata/events.jsonl") }
+func loadEvents(t *testing.T) [][]byte { return sinktest.Lines(t, sinktest.CorpusPath) }
 
 // event picks the first corpus line of a kind.
 func corpusEvent(t *testing.T, kind string) []byte {

@@ -14,6 +14,7 @@ import (
 	"github.com/grafana/loki/pkg/push"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
+	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 )
 
 // Lines reads every line of the JSON-lines file at path, as spooled lines.
@@ -59,3 +60,6 @@ func DecodePush(body []byte) (*push.PushRequest, error) {
 	}
 	return &req, nil
 }
+
+// CorpusPath is the event corpus the Loki answers were recorded from.
+var CorpusPath = lokitest.CorpusPath()
