@@ -144,7 +144,7 @@ class ElasticsearchStandIn:
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def wait_for(self, match: Callable[[Dict[str, Any]], bool], n: int, limit: float = 30.0) -> List[Dict[str, Any]]:
         """The stored documents that match, once there are n of them (or
@@ -281,7 +281,7 @@ class IngestStandIn:
 
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def _check(self, path: str, headers: Any, body: bytes) -> str:
         if headers.get("Authorization") != "Bearer " + self.token:

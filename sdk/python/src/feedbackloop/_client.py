@@ -152,7 +152,10 @@ class Client:
         self.retry = retry or Retry()
         self.on_error = on_error
         self.stats = Stats()
-        self._sleep = _sleep or time.sleep
+        # close() interrupts a backoff once, so that a long Retry-After does
+        # not hold it up; the next wait is then measured against its deadline.
+        self._interrupt = threading.Event()
+        self._sleep = _sleep or self._backoff_sleep
         self._random = _random or random.random
 
         self._cond = threading.Condition()
@@ -299,6 +302,7 @@ class Client:
                 self._closing = True
                 self._deadline = time.monotonic() + timeout
                 self._cond.notify_all()
+                self._interrupt.set()
         if first:
             atexit.unregister(self._atexit)
         self._thread.join(timeout + self.timeout + 1)
@@ -318,6 +322,10 @@ class Client:
         self.close()
 
     # -- internals -------------------------------------------------------
+
+    def _backoff_sleep(self, seconds: float) -> None:
+        if self._interrupt.wait(seconds):
+            self._interrupt.clear()
 
     def _model(self, model_id: Optional[str], version: Optional[str], released_at: Optional[TimeLike]) -> Any:
         return _events.model(
