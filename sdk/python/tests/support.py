@@ -295,7 +295,7 @@ class IngestStandIn:
         if not isinstance(events, list) or not events:
             return "body must be a non-empty JSON array"
         for i, e in enumerate(events):
-            if not isinstance(e, dict) or self.KIND_PATHS.get(e.get("kind")) != path:
+            if not isinstance(e, dict) or self.KIND_PATHS.get(str(e.get("kind"))) != path:
                 return f"event {i}: kind {e.get('kind') if isinstance(e, dict) else None!r} does not belong on {path}"
         return ""
 

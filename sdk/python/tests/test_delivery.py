@@ -9,7 +9,7 @@ import sys
 import threading
 import types
 import unittest
-from typing import Any, List
+from typing import Any, Dict, List
 
 import feedbackloop
 from feedbackloop import (
@@ -27,7 +27,7 @@ from feedbackloop import _ids
 from support import IngestStandIn
 
 TOKEN = "t0ken"
-MODEL = {"model_id": "m", "model_version": "1"}
+MODEL: Dict[str, Any] = {"model_id": "m", "model_version": "1"}
 
 
 class WithStandIn(unittest.TestCase):

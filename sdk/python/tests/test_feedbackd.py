@@ -14,7 +14,7 @@ from feedbackloop import Client, DeliveryError, FieldError, RejectedError
 
 from support import Feedbackd
 
-MODEL = {"model_id": "support-bot", "model_version": "2026-11-01.3"}
+MODEL: Dict[str, Any] = {"model_id": "support-bot", "model_version": "2026-11-01.3"}
 
 
 def effective_version(model_id: str, system_prompt: str, params: Dict[str, Any]) -> str:
