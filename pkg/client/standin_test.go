@@ -317,7 +317,10 @@ func TestInvalidEventsNameTheField(t *testing.T) {
 		send  func() error
 		field string
 	}{
-		{"sentiment", func() error { _, err := c.Feedback(ctx, feedback.Event{CorrelationID: "c", Sentiment: "bad"}); return err }, "sentiment"},
+		{"sentiment", func() error {
+			_, err := c.Feedback(ctx, feedback.Event{CorrelationID: "c", Sentiment: "bad"})
+			return err
+		}, "sentiment"},
 		{"tag", func() error {
 			_, err := c.Feedback(ctx, feedback.Event{CorrelationID: "c", Sentiment: feedback.Positive, Tags: []string{"Not A Tag"}})
 			return err
