@@ -2,7 +2,8 @@
 # Runs every test of the project from a clean checkout: installs what the
 # tests need (npm packages, Go modules, Debian's prometheus and chromium), then
 # the Go tests (unit, golden, end-to-end over the plugin protocol, real
-# Prometheus), short fuzz runs, and the frontend's typecheck, lint, Jest, the
+# Prometheus), short fuzz runs, the Python client's tests (scripts/test-python.sh),
+# and the frontend's typecheck, lint, Jest, the
 # editors in a real browser (chromium) and build, and builds dist/ with the
 # Linux plugin binary.
 set -euo pipefail
@@ -47,6 +48,9 @@ for target in $(grep -rl --include='*_test.go' '^func Fuzz' pkg); do
     go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-10s}" "./$dir"
   done
 done
+
+step "python client (sdk/python): pip install, compileall, mypy, unittest against feedbackd"
+scripts/test-python.sh
 
 step "frontend: typecheck, lint, jest"
 npm run typecheck
