@@ -89,7 +89,7 @@ type Error struct {
 	Class  Class
 	Status int
 	// Body is the system's answer, verbatim up to maxBody bytes.
-	Body       string
+	Body  string
 	Hint  string
 	After time.Duration
 }
