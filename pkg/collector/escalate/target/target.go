@@ -187,6 +187,12 @@ func Classify(name string, status int, h http.Header, body []byte, hints Hints) 
 	return e
 }
 
+// RetryAfterOf is the answer's Retry-After, 0 when absent or past.
+func RetryAfterOf(h http.Header) time.Duration {
+	d, _ := retryAfter(h)
+	return max(d, 0)
+}
+
 // retryAfter reads Retry-After in seconds or as an HTTP date.
 func retryAfter(h http.Header) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))

@@ -270,7 +270,7 @@ func (l *Linear) classify(status int, h http.Header, answer []byte, e gqlError) 
 	err.Body = target.Verbatim(answer)
 	switch {
 	case strings.Contains(kind, "RATELIMITED"):
-		err.Class = target.Retry
+		err.Class, err.After = target.Retry, target.RetryAfterOf(h)
 	case strings.Contains(kind, "AUTHENTICATION") || strings.Contains(kind, "FORBIDDEN"):
 		err.Class, err.Hint = target.Auth, hints.Auth
 	case strings.Contains(kind, "NOTFOUND"):

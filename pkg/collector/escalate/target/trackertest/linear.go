@@ -216,9 +216,11 @@ func (l *Linear) execute(field string, args map[string]any) (any, error) {
 			return nil, fmt.Errorf("Argument Validation Error: title should not be empty")
 		}
 		created := l.add(is)
-		l.mu.Unlock()
-		l.crashPoint()
-		l.mu.Lock()
+		func() {
+			l.mu.Unlock()
+			defer l.mu.Lock() // the deferred Unlock above must find it locked, even after a crash
+			l.crashPoint()
+		}()
 		return map[string]any{"success": true, "issue": map[string]any{"id": created.ID, "identifier": created.Identifier, "url": created.URL}}, nil
 	}
 	return nil, fmt.Errorf("the stand-in does not implement %s", field)
