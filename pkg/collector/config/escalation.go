@@ -2,7 +2,10 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"regexp"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -45,8 +48,33 @@ func (t *Target) UnmarshalYAML(n *yaml.Node) error {
 // Decode reads the target's fields into v (a pointer to the target
 // package's Config), refusing fields v does not have.
 func (t Target) Decode(v any) error {
-	return strict(&t.spec, v)
+	err := strict(&t.spec, v)
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	// The node was re-encoded for strict decoding, so yaml's line numbers
+	// would mislead; name the fields instead.
+	msgs := make([]string, len(te.Errors))
+	for i, e := range te.Errors {
+		m := unknownField.FindStringSubmatch(e)
+		switch {
+		case m == nil:
+			msgs[i] = unknownLine.ReplaceAllString(e, "")
+		case secretFields[m[1]]:
+			msgs[i] = m[1] + ": unknown field; secrets are never written in the configuration: name their environment variable (" + m[1] + "_env) or file (" + m[1] + "_file)"
+		default:
+			msgs[i] = m[1] + ": unknown field"
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
+
+var (
+	unknownField = regexp.MustCompile(`^line \d+: field (\S+) not found in type \S+$`)
+	unknownLine  = regexp.MustCompile(`^line \d+: `)
+	secretFields = map[string]bool{"token": true, "api_key": true, "webhook_url": true, "password": true}
+)
 
 // Route sends the feedback it matches to its targets.
 type Route struct {

@@ -131,12 +131,7 @@ func Build(esc *config.Escalation, o Options) (Config, bool, error) {
 
 // build decodes and makes one target; errors start with a field name.
 func build(cfg *Config, name string, t config.Target, o Options) error {
-	decode := func(v any) error {
-		if err := t.Decode(v); err != nil {
-			return fmt.Errorf("%s: %w", t.Type, err)
-		}
-		return nil
-	}
+	decode := t.Decode
 	var err error
 	switch t.Type {
 	case "jira":

@@ -133,9 +133,9 @@ func TestErrorClasses(t *testing.T) {
 
 func TestConfigErrorsNameTheField(t *testing.T) {
 	for cfg, want := range map[*github.Config]string{
-		{Repo: "acme", TokenEnv: "GITHUB_TOKEN"}:                                        "repo:",
-		{Repo: "acme/a", TokenEnv: "UNSET"}:                                             "token_env:",
-		{Repo: "acme/a", TokenEnv: "GITHUB_TOKEN", Labels: []string{"a,b"}}:             "labels[0]:",
+		{Repo: "acme", TokenEnv: "GITHUB_TOKEN"}:                                      "repo:",
+		{Repo: "acme/a", TokenEnv: "UNSET"}:                                           "token_env:",
+		{Repo: "acme/a", TokenEnv: "GITHUB_TOKEN", Labels: []string{"a,b"}}:           "labels[0]:",
 		{Repo: "acme/a", TokenEnv: "GITHUB_TOKEN", URL: "https://x.example.com/?a=b"}: "url:",
 	} {
 		if _, err := github.New("g", *cfg, getenv, 0); err == nil || !strings.HasPrefix(err.Error(), want) {

@@ -177,7 +177,7 @@ func TestErrorClasses(t *testing.T) {
 func TestConfigErrorsNameTheField(t *testing.T) {
 	for cfg, want := range map[*linear.Config]string{
 		{Team: "UX"}: "api_key_env or api_key_file:",
-		{APIKeyEnv: "LINEAR_API_KEY", Team: `UX"}`}:                                      "team:",
+		{APIKeyEnv: "LINEAR_API_KEY", Team: `UX"}`}:                                       "team:",
 		{APIKeyEnv: "LINEAR_API_KEY", Team: "UX", Priority: map[string]int{"warning": 9}}: "priority.warning:",
 		{APIKeyEnv: "LINEAR_API_KEY", Team: "UX", URL: "ftp://x"}:                         "url:",
 	} {
