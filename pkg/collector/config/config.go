@@ -191,7 +191,7 @@ var Options = []Option{
 		set: boolean(func(c *Config) *bool { return &c.Redact })},
 	{Name: "redact-context", Default: "false", Help: "also redact context.system_prompt, context.input, context.output and corrected_output",
 		set: boolean(func(c *Config) *bool { return &c.RedactContext })},
-	{Name: "escalate-url", Help: "ticket webhook: feedback at or above escalate-severity is posted to it and the ticket it opens is recorded as an escalation event; empty: no escalation",
+	{Name: "escalate-url", Help: "generic ticket webhook: feedback at or above escalate-severity is posted to it and the ticket it opens is recorded as an escalation event; Jira, Linear, GitHub, Slack and routing are configured in the file's escalation section (docs/tickets.md)",
 		set: str(func(c *Config) *string { return &c.EscalateURL })},
 	{Name: "escalate-token", Help: "bearer token sent to the ticket webhook",
 		set: str(func(c *Config) *string { return &c.EscalateToken })},
