@@ -28,7 +28,6 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/lokipush"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/spool"
 	esread "github.com/feedbackloop/modelfeedback/pkg/elastic"
-	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 	lokiread "github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/storage"
@@ -110,13 +109,17 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	sinks = append([]sink.Sink(nil), sinks...)
 	// The escalator and the notifier append to the spool, opened below.
 	var spoolRef *spool.Spool
-	if cfg.EscalateURL != "" {
-		esc, err := escalate.New(escalate.Config{URL: cfg.EscalateURL, Token: cfg.EscalateToken,
-			MinSeverity: feedback.Severity(cfg.EscalateSeverity), System: cfg.EscalateSystem, GrafanaURL: cfg.GrafanaURL,
-			Timeout: cfg.DeliveryTimeout,
-			// Delivery starts after the spool is open, so sp is set by then.
-			Append: func(ctx context.Context, lines [][]byte) error { _, err := spoolRef.Append(ctx, lines); return err }})
-		if err != nil {
+	escCfg, escalating, err := escalate.Build(cfg.Escalation, escalate.Options{URL: cfg.EscalateURL, Token: cfg.EscalateToken,
+		System: cfg.EscalateSystem, MinSeverity: cfg.EscalateSeverity, GrafanaURL: cfg.GrafanaURL,
+		Timeout: cfg.DeliveryTimeout, Getenv: os.Getenv})
+	if err != nil {
+		return err
+	}
+	var esc *escalate.Escalator
+	if escalating {
+		// Delivery starts after the spool is open, so spoolRef is set by then.
+		escCfg.Append = func(ctx context.Context, lines [][]byte) error { _, err := spoolRef.Append(ctx, lines); return err }
+		if esc, err = escalate.New(escCfg); err != nil {
 			return err
 		}
 		sinks = append(sinks, esc)
@@ -139,7 +142,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	for i, s := range sinks {
 		names[i] = s.Name()
 	}
-	if cfg.EscalateURL != "" && cfg.GrafanaURL == "" {
+	if escalating && cfg.GrafanaURL == "" {
 		log.Warn("escalation without grafana-url: tickets carry the correlation id but no link to the trace drill-down")
 	}
 	if len(sinks) == 0 {
@@ -161,6 +164,9 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 		DeadLetterDir: filepath.Join(cfg.SpoolDir, "deadletter"), Logger: log,
 	})
 	m.Registry.MustRegister(runner.LagCollectors()...)
+	if esc != nil {
+		m.Registry.MustRegister(esc.Collectors()...)
+	}
 
 	handler := ingest.New(ingest.Options{
 		Spool: sp, Tokens: cfg.Tokens, BrowserTokens: cfg.BrowserTokens, CORSOrigins: cfg.CORSOrigins,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -26,18 +27,24 @@ func Resolution(seed uint64, at time.Time) feedback.Event {
 	}
 }
 
-// TicketSystem plays the ticket system behind feedbackd's escalation rule
-// (its --escalate-url): it opens a ticket per Idempotency-Key and answers
-// with its key and URL, the same ticket when asked again.
+// TicketSystem plays Jira Cloud behind feedbackd's escalation rule (a jira
+// target with url http://feedback-demo:9464/tickets, see
+// deploy/feedbackd/feedbackd.yaml): the two REST v3 calls the target makes,
+// a JQL search on the feedback's label and the issue create, in the
+// documented shapes. It refuses anything else, so the dev stack exercises
+// the real jira target.
 type TicketSystem struct {
-	mu     sync.Mutex
-	byKey  map[string]string
-	opened prometheus.Counter
+	mu      sync.Mutex
+	byLabel map[string]string
+	opened  prometheus.Counter
 }
+
+// TicketProject is the demo's Jira project key.
+const TicketProject = "SUP"
 
 // NewTicketSystem registers feedback_demo_tickets_total with reg (nil: none).
 func NewTicketSystem(reg prometheus.Registerer) *TicketSystem {
-	t := &TicketSystem{byKey: map[string]string{},
+	t := &TicketSystem{byLabel: map[string]string{},
 		opened: prometheus.NewCounter(prometheus.CounterOpts{Name: "feedback_demo_tickets_total", Help: "Tickets opened by feedbackd's escalations."})}
 	if reg != nil {
 		reg.MustRegister(t.opened)
@@ -45,33 +52,86 @@ func NewTicketSystem(reg prometheus.Registerer) *TicketSystem {
 	return t
 }
 
+// demoJQL is the one query answered: the jira target's look-up.
+var demoJQL = regexp.MustCompile(`^project = "` + TicketProject + `" AND labels = "(feedback-[A-Za-z0-9_.:-]+)" ORDER BY created ASC$`)
+
+func jiraError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errorMessages": []string{msg}, "errors": map[string]string{}})
+}
+
 func (t *TicketSystem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		FeedbackID string `json:"feedback_id"`
-	}
-	idem := r.Header.Get("Idempotency-Key")
-	if r.Method != http.MethodPost || json.NewDecoder(r.Body).Decode(&req) != nil || req.FeedbackID == "" || idem == "" {
-		http.Error(w, "want POST with a JSON body naming feedback_id, and an Idempotency-Key", http.StatusBadRequest)
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Basic ") {
+		jiraError(w, http.StatusUnauthorized, "Client must be authenticated to access this resource.")
 		return
 	}
-	t.mu.Lock()
-	key, ok := t.byKey[idem]
-	if !ok {
-		key = fmt.Sprintf("SUP-%d", 1001+len(t.byKey))
-		t.byKey[idem] = key
-		t.opened.Inc()
+	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/rest/api/3/search/jql":
+		m := demoJQL.FindStringSubmatch(r.URL.Query().Get("jql"))
+		if m == nil {
+			jiraError(w, http.StatusBadRequest, "the demo answers only the jira target's look-up JQL")
+			return
+		}
+		t.mu.Lock()
+		key, ok := t.byLabel[m[1]]
+		t.mu.Unlock()
+		issues := []map[string]string{}
+		if ok {
+			issues = append(issues, map[string]string{"id": strings.TrimPrefix(key, TicketProject+"-"), "key": key})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"isLast": true, "issues": issues})
+	case r.Method == http.MethodPost && r.URL.Path == "/rest/api/3/issue":
+		var req struct {
+			Fields struct {
+				Project     struct{ Key string }  `json:"project"`
+				Summary     string                `json:"summary"`
+				IssueType   struct{ Name string } `json:"issuetype"`
+				Labels      []string              `json:"labels"`
+				Description struct {
+					Type    string `json:"type"`
+					Version int    `json:"version"`
+				} `json:"description"`
+			} `json:"fields"`
+		}
+		if r.Header.Get("Content-Type") != "application/json" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			jiraError(w, http.StatusBadRequest, "want a JSON body {\"fields\": {…}}")
+			return
+		}
+		f := req.Fields
+		label := ""
+		for _, l := range f.Labels {
+			if demoJQL.MatchString(`project = "` + TicketProject + `" AND labels = "` + l + `" ORDER BY created ASC`) {
+				label = l
+			}
+		}
+		if f.Project.Key != TicketProject || f.Summary == "" || f.IssueType.Name == "" || f.Description.Type != "doc" || f.Description.Version != 1 || label == "" {
+			jiraError(w, http.StatusBadRequest, "want project SUP, a summary, an issue type, an ADF description and a feedback-<id> label")
+			return
+		}
+		t.mu.Lock()
+		key, ok := t.byLabel[label]
+		if !ok {
+			key = fmt.Sprintf("%s-%d", TicketProject, 1001+len(t.byLabel))
+			t.byLabel[label] = key
+			t.opened.Inc()
+		}
+		t.mu.Unlock()
+		id := strings.TrimPrefix(key, TicketProject+"-")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]string{"id": id, "key": key, "self": "http://feedback-demo:9464/tickets/rest/api/3/issue/" + id})
+	default:
+		jiraError(w, http.StatusNotFound, "not a Jira REST v3 call the demo answers")
 	}
-	t.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]string{"key": key, "url": "https://jira.example.com/browse/" + key})
 }
 
 // Opened is how many distinct tickets were opened.
 func (t *TicketSystem) Opened() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.byKey)
+	return len(t.byLabel)
 }
 
 // Inbox plays the notification service behind feedbackd's close-the-loop

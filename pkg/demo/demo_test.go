@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -168,8 +170,18 @@ func TestDemoThroughFeedbackdShowsTheRegression(t *testing.T) {
 	tickets := demo.NewTicketSystem(nil)
 	ticketSrv := httptest.NewServer(tickets)
 	defer ticketSrv.Close()
-	base := feedbackdtest.Start(t, feedbackdtest.Build(t), "--spool-dir", filepath.Join(t.TempDir(), "spool"),
-		"--loki-url", loki.URL, "--elasticsearch-url", es.URL, "--escalate-url", ticketSrv.URL+"/tickets", "--escalate-system", "jira").Base
+	// The dev stack's feedbackd configuration, with the stand-ins' URLs.
+	stack, err := os.ReadFile("../../deploy/feedbackd/feedbackd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "feedbackd.yaml")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(stack), "http://feedback-demo:9464/tickets", ticketSrv.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FEEDBACKD_DEMO_JIRA_TOKEN", "demo")
+	base := feedbackdtest.Start(t, feedbackdtest.Build(t), "--config", cfg, "--spool-dir", filepath.Join(t.TempDir(), "spool"),
+		"--loki-url", loki.URL, "--elasticsearch-url", es.URL).Base
 
 	metrics := demo.NewMetrics(prometheus.NewRegistry())
 	const interactions = 1200
@@ -222,7 +234,7 @@ func TestDemoThroughFeedbackdShowsTheRegression(t *testing.T) {
 	for _, e := range events {
 		if e.Kind == feedback.KindEscalation {
 			escalated[e.FeedbackID]++
-			if e.Ticket == nil || e.Ticket.System != "jira" || !strings.HasPrefix(e.Ticket.Key, "SUP-") {
+			if e.Ticket == nil || e.Ticket.System != "jira" || !strings.HasPrefix(e.Ticket.Key, "SUP-") || e.Ticket.URL != ticketSrv.URL+"/browse/"+e.Ticket.Key {
 				t.Errorf("escalation of %s: ticket %+v", e.FeedbackID, e.Ticket)
 			}
 		}
@@ -380,30 +392,49 @@ func TestOptionsFromEnvironmentAndFlags(t *testing.T) {
 	}
 }
 
-// The demo's ticket system and notification service answer feedbackd's rules
-// as their contracts say: one ticket per Idempotency-Key, one notice per
+// The demo's ticket system answers the jira target's two Jira Cloud calls
+// and refuses the rest; the notification service takes one notice per
 // resolution and user, and a 400 naming what is wrong otherwise.
 func TestTicketSystemAndInbox(t *testing.T) {
 	tickets, inbox := demo.NewTicketSystem(nil), demo.NewInbox(nil)
-	post := func(h http.Handler, key, body string) *httptest.ResponseRecorder {
+	do := func(h http.Handler, method, target, key, body string) *httptest.ResponseRecorder {
 		rec := httptest.NewRecorder()
-		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req := httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Basic ZGVtb0BmZWVkYmFjay1kZW1vOmRlbW8=")
 		if key != "" {
 			req.Header.Set("Idempotency-Key", key)
 		}
 		h.ServeHTTP(rec, req)
 		return rec
 	}
-	first := post(tickets, "01JD1", `{"feedback_id":"01JD1","title":"[critical] harmful on support-bot v2"}`)
-	again := post(tickets, "01JD1", `{"feedback_id":"01JD1","title":"[critical] harmful on support-bot v2"}`)
-	other := post(tickets, "01JD2", `{"feedback_id":"01JD2"}`)
-	if first.Code != http.StatusCreated || first.Body.String() != again.Body.String() ||
-		first.Body.String() != `{"key":"SUP-1001","url":"https://jira.example.com/browse/SUP-1001"}`+"\n" ||
-		!strings.Contains(other.Body.String(), `"key":"SUP-1002"`) || tickets.Opened() != 2 {
+	post := func(h http.Handler, key, body string) *httptest.ResponseRecorder {
+		return do(h, http.MethodPost, "/", key, body)
+	}
+	search := func(label string) string {
+		q := url.Values{"jql": {`project = "SUP" AND labels = "` + label + `" ORDER BY created ASC`}, "fields": {"summary"}, "maxResults": {"1"}}
+		return do(tickets, http.MethodGet, "/rest/api/3/search/jql?"+q.Encode(), "", "").Body.String()
+	}
+	create := func(label string) *httptest.ResponseRecorder {
+		return do(tickets, http.MethodPost, "/rest/api/3/issue", "", `{"fields":{"project":{"key":"SUP"},"summary":"[critical] harmful on support-bot v2",`+
+			`"issuetype":{"name":"Bug"},"labels":["`+label+`"],"description":{"type":"doc","version":1,"content":[]}}}`)
+	}
+	if got := search("feedback-01JD1"); got != `{"isLast":true,"issues":[]}`+"\n" {
+		t.Fatalf("search before create: %s", got)
+	}
+	first, again, other := create("feedback-01JD1"), create("feedback-01JD1"), create("feedback-01JD2")
+	if first.Code != http.StatusCreated || first.Body.String() != `{"id":"1001","key":"SUP-1001","self":"http://feedback-demo:9464/tickets/rest/api/3/issue/1001"}`+"\n" ||
+		first.Body.String() != again.Body.String() || !strings.Contains(other.Body.String(), `"key":"SUP-1002"`) || tickets.Opened() != 2 {
 		t.Fatalf("tickets: %d %q, again %q, other %q, opened %d", first.Code, first.Body, again.Body, other.Body, tickets.Opened())
 	}
-	if rec := post(tickets, "", `{"feedback_id":"x"}`); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Idempotency-Key") {
-		t.Errorf("no key: %d %s", rec.Code, rec.Body)
+	if got := search("feedback-01JD1"); got != `{"isLast":true,"issues":[{"id":"1001","key":"SUP-1001"}]}`+"\n" {
+		t.Errorf("search after create: %s", got)
+	}
+	if rec := create("no-marker"); rec.Code != http.StatusBadRequest {
+		t.Errorf("a create without the feedback label: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(tickets, http.MethodPost, "/tickets", "", `{}`); rec.Code != http.StatusNotFound {
+		t.Errorf("the old webhook call: %d", rec.Code)
 	}
 	if rec := post(inbox, "res-1:u-1", `{"user_id":"u-1","resolution_id":"res-1"}`); rec.Code != http.StatusAccepted {
 		t.Errorf("notice: %d %s", rec.Code, rec.Body)

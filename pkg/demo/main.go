@@ -117,9 +117,9 @@ func Main(args []string) int {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
-		// The systems feedbackd's rules call: point its --escalate-url and
-		// --notify-url here.
-		mux.Handle("POST /tickets", NewTicketSystem(reg))
+		// The systems feedbackd's rules call: a jira target with url
+		// …/tickets, and --notify-url …/notifications.
+		mux.Handle("/tickets/", http.StripPrefix("/tickets", NewTicketSystem(reg)))
 		mux.Handle("POST /notifications", NewInbox(reg))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(l) }()

@@ -17,6 +17,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/config"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/escalate"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/escalate/target/jira"
 	"github.com/feedbackloop/modelfeedback/pkg/demo"
 )
 
@@ -226,6 +228,17 @@ func mountTarget(s composeService, src string) string {
 	return ""
 }
 
+// mountSource is the host path mounted at target in s.
+func mountSource(s composeService, target string) string {
+	for _, v := range s.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) >= 2 && parts[1] == target {
+			return parts[0]
+		}
+	}
+	return ""
+}
+
 // hostPort checks that a URL points at a compose service on the port that
 // service listens on.
 func hostPort(t *testing.T, where, raw string, ports map[string]string) {
@@ -263,6 +276,14 @@ func TestComposeServicesAreWired(t *testing.T) {
 	// feedbackd: its own configuration loader reads the environment.
 	fd := c.Services["feedbackd"]
 	fdEnv := fd.env(images["feedbackd"])
+	// FEEDBACKD_CONFIG names the mounted file; read the repository's.
+	if p := fdEnv["FEEDBACKD_CONFIG"]; p != "" {
+		src := mountSource(fd, p)
+		if src == "" {
+			t.Fatalf("FEEDBACKD_CONFIG is %s, which is not mounted", p)
+		}
+		fdEnv["FEEDBACKD_CONFIG"] = filepath.Join(root(), src)
+	}
 	fcfg, err := config.Load(nil, func(k string) string { return fdEnv[k] }, io.Discard)
 	if err != nil {
 		t.Fatalf("feedbackd refuses its compose environment: %v", err)
@@ -314,7 +335,23 @@ func TestComposeServicesAreWired(t *testing.T) {
 
 	hostPort(t, "feedbackd loki-url", fcfg.LokiURL, ports)
 	hostPort(t, "feedbackd elasticsearch-url", fcfg.ElasticsearchURL, ports)
-	hostPort(t, "feedbackd escalate-url", fcfg.EscalateURL, ports)
+	// The escalation section builds with the compose environment, and its
+	// Jira is the demo's.
+	if _, ok, err := escalate.Build(fcfg.Escalation, escalate.Options{MinSeverity: fcfg.EscalateSeverity, Getenv: func(k string) string { return fdEnv[k] }}); err != nil || !ok {
+		t.Errorf("feedbackd's escalation section: %v", err)
+	}
+	if fcfg.Escalation == nil || len(fcfg.Escalation.Targets) == 0 {
+		t.Error("feedbackd escalates nothing in the dev stack")
+	} else {
+		for name, tg := range fcfg.Escalation.Targets {
+			var jc jira.Config
+			if err := tg.Decode(&jc); err != nil || tg.Type != "jira" {
+				t.Errorf("escalation target %s: want the demo's jira, got %s (%v)", name, tg.Type, err)
+				continue
+			}
+			hostPort(t, "feedbackd escalation target "+name, jc.URL, ports)
+		}
+	}
 	hostPort(t, "feedbackd notify-url", fcfg.NotifyURL, ports)
 	if fcfg.NotifySource != "elasticsearch" {
 		t.Errorf("feedbackd reads reports from %q, want elasticsearch (the stack has it)", fcfg.NotifySource)

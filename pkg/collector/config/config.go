@@ -58,6 +58,9 @@ type Config struct {
 	NotifyLookback time.Duration
 	NotifySource   string
 
+	// Escalation is the file's escalation section; nil without one.
+	Escalation *Escalation
+
 	DeliveryBatchSize int
 	DeliveryTimeout   time.Duration
 	ShutdownTimeout   time.Duration
@@ -190,7 +193,7 @@ var Options = []Option{
 		set: boolean(func(c *Config) *bool { return &c.Redact })},
 	{Name: "redact-context", Default: "false", Help: "also redact context.system_prompt, context.input, context.output and corrected_output",
 		set: boolean(func(c *Config) *bool { return &c.RedactContext })},
-	{Name: "escalate-url", Help: "ticket webhook: feedback at or above escalate-severity is posted to it and the ticket it opens is recorded as an escalation event; empty: no escalation",
+	{Name: "escalate-url", Help: "generic ticket webhook: feedback at or above escalate-severity is posted to it and the ticket it opens is recorded as an escalation event; Jira, Linear, GitHub, Slack and routing are configured in the file's escalation section (docs/tickets.md)",
 		set: str(func(c *Config) *string { return &c.EscalateURL })},
 	{Name: "escalate-token", Help: "bearer token sent to the ticket webhook",
 		set: str(func(c *Config) *string { return &c.EscalateToken })},
@@ -276,10 +279,11 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 		path = getenv("FEEDBACKD_CONFIG")
 	}
 	if path != "" {
-		file, err := readFile(path)
+		file, esc, err := readFile(path)
 		if err != nil {
 			return nil, err
 		}
+		c.Escalation = esc
 		for _, o := range Options {
 			if v, ok := file[o.Key()]; ok {
 				if err := o.set(&c, v); err != nil {
@@ -324,16 +328,33 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 	return &c, nil
 }
 
+// EscalationKey is the file key of the escalation section.
+const EscalationKey = "escalation"
+
 // readFile reads the YAML file into option keys → string values; lists
 // become comma-joined, so `tokens: [a, b]` and `tokens: a,b` are the same.
-func readFile(path string) (map[string]string, error) {
+// The escalation section is returned decoded.
+func readFile(path string) (map[string]string, *Escalation, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
+		return nil, nil, fmt.Errorf("config file: %w", err)
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	var esc *Escalation
+	if _, ok := doc[EscalationKey]; ok {
+		var nodes map[string]yaml.Node
+		if err := yaml.Unmarshal(b, &nodes); err != nil {
+			return nil, nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		n := nodes[EscalationKey]
+		esc = &Escalation{}
+		if err := strict(&n, esc); err != nil {
+			return nil, nil, fmt.Errorf("config file %s: %s: %w", path, EscalationKey, err)
+		}
+		delete(doc, EscalationKey)
 	}
 	known := map[string]bool{}
 	for _, o := range Options {
@@ -356,7 +377,7 @@ func readFile(path string) (map[string]string, error) {
 			}
 			out[k] = strings.Join(parts, ",")
 		case map[string]any:
-			return nil, fmt.Errorf("config file %s: %s: want a value or a list, got a mapping", path, k)
+			return nil, nil, fmt.Errorf("config file %s: %s: want a value or a list, got a mapping", path, k)
 		default:
 			out[k] = fmt.Sprint(x)
 		}
@@ -364,9 +385,9 @@ func readFile(path string) (map[string]string, error) {
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
 		// A typo in a key would otherwise silently leave a default in force.
-		return nil, fmt.Errorf("config file %s: unknown key(s) %s", path, strings.Join(unknown, ", "))
+		return nil, nil, fmt.Errorf("config file %s: unknown key(s) %s", path, strings.Join(unknown, ", "))
 	}
-	return out, nil
+	return out, esc, nil
 }
 
 // Redacted renders the configuration for the start-up log, secrets hidden.
@@ -377,11 +398,23 @@ func (c *Config) Redacted() map[string]any {
 		"elasticsearch_url": c.ElasticsearchURL, "elasticsearch_index": c.ElasticsearchIndex,
 		"tokens": len(c.Tokens), "browser_tokens": len(c.BrowserTokens), "cors_origins": c.CORSOrigins,
 		"redact": c.Redact, "redact_context": c.RedactContext,
-		"escalate": c.EscalateURL != "", "escalate_severity": c.EscalateSeverity, "escalate_system": c.EscalateSystem,
+		"escalate": c.EscalateURL != "", "escalation_targets": c.Escalation.targetTypes(), "escalate_severity": c.EscalateSeverity, "escalate_system": c.EscalateSystem,
 		"grafana_url": c.GrafanaURL,
 		"notify":      c.NotifyURL != "", "notify_channel": c.NotifyChannel, "notify_lookback": c.NotifyLookback.String(),
 		"notify_source":       c.NotifySource,
 		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
 		"shutdown_timeout": c.ShutdownTimeout.String(),
 	}
+}
+
+// targetTypes is name → type of the escalation targets, for the log.
+func (e *Escalation) targetTypes() map[string]string {
+	if e == nil {
+		return nil
+	}
+	out := make(map[string]string, len(e.Targets))
+	for name, t := range e.Targets {
+		out[name] = t.Type
+	}
+	return out
 }

@@ -150,3 +150,36 @@ func TestNotifySourceDefaultsToWhereEventsAre(t *testing.T) {
 		}
 	}
 }
+
+// The escalation section is read from the file, strictly; it has no flag or
+// environment spelling.
+func TestEscalationSection(t *testing.T) {
+	dir := t.TempDir()
+	write := func(body string) string {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c, err := Load([]string{"--config", write("escalation:\n  targets:\n    j: {type: jira, project: SAFE}\n  routes:\n    - {name: h, match: {tags: [harmful], version: \"v*\"}, targets: [j]}\n  default: [j]\n")}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Escalation
+	if e == nil || e.Targets["j"].Type != "jira" || len(e.Routes) != 1 || e.Routes[0].Match.Version != "v*" || e.Routes[0].Match.Tags[0] != "harmful" || e.Default[0] != "j" {
+		t.Fatalf("%+v", e)
+	}
+	var v struct {
+		Project string `yaml:"project"`
+	}
+	if err := e.Targets["j"].Decode(&v); err != nil || v.Project != "SAFE" {
+		t.Fatalf("%+v %v", v, err)
+	}
+	if _, err := Load([]string{"--config", write("escalation:\n  routs: []\n")}, func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "escalation: yaml: unmarshal errors") || !strings.Contains(err.Error(), "field routs not found") {
+		t.Errorf("a misspelt key: %v", err)
+	}
+	if c, _ := Load(nil, func(string) string { return "" }, io.Discard); c.Escalation != nil {
+		t.Error("no file, no section")
+	}
+}

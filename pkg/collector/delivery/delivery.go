@@ -50,6 +50,10 @@ const (
 	OutcomeFailed    = "failed"    // in a batch attempt that failed and will be retried
 )
 
+// maxRetryAfter bounds a sink's Retry-After, so a wrong header cannot stall
+// delivery for days.
+const maxRetryAfter = 15 * time.Minute
+
 // Runner runs one loop per sink.
 type Runner struct {
 	spool   *spool.Spool
@@ -221,6 +225,12 @@ func (l *loop) deliver(ctx context.Context, log *slog.Logger, entries []spool.En
 		wait := bo.NextBackOff()
 		if wait == backoff.Stop {
 			wait = 30 * time.Second
+		}
+		// A sink that was told how long to stay away (Retry-After) waits at
+		// least that long, within reason.
+		var asked interface{ RetryAfter() time.Duration }
+		if errors.As(err, &asked) && asked.RetryAfter() > wait {
+			wait = min(asked.RetryAfter(), maxRetryAfter)
 		}
 		log.Warn("delivery failed, retrying", "attempt", attempt, "records", len(batch), "first_seq", batch[0].Seq, "retry_in", wait, "err", err)
 		t := time.NewTimer(wait)

@@ -6,26 +6,31 @@
 // like the Loki and Elasticsearch sinks: it has its own durable cursor, so an
 // accepted critical feedback is escalated even if feedbackd crashes right
 // after acknowledging it, and the spool is not truncated before it has been
-// looked at. Tickets are opened through a webhook (a small JSON contract any
-// ticket system can be adapted to), and the escalation event goes back into
-// the spool, from where the sinks deliver it like any other event.
+// looked at. Routes (routes.go) choose, per feedback, one ticket target
+// (Jira, Linear, GitHub or the generic webhook, see target/…) and any chat
+// announcers (Slack). Every tracker looks the feedback's ticket up before
+// creating one, so a retry or a crash never opens a second ticket; the
+// escalation event goes back into the spool, from where the sinks deliver it
+// like any other event.
 package escalate
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-	"unicode"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/feedbackloop/modelfeedback/pkg/collector/escalate/target"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
-	"github.com/feedbackloop/modelfeedback/pkg/collector/webhook"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 )
 
@@ -34,18 +39,18 @@ const Name = "escalation"
 
 // Config configures New.
 type Config struct {
-	// URL is the ticket webhook.
-	URL string
-	// Token, when set, is sent as a bearer token.
-	Token string
 	// MinSeverity is the least severity escalated: warning or critical.
 	MinSeverity feedback.Severity
-	// System names the ticket system in the escalation event (ticket.system).
-	System string
 	// GrafanaURL, when set, makes the trace link: the trace drill-down
 	// dashboard for the feedback's correlation id.
 	GrafanaURL string
-	Timeout    time.Duration
+	// Trackers and Announcers are the targets by name.
+	Trackers   map[string]target.Tracker
+	Announcers map[string]target.Announcer
+	// Routes are tried in order; the first that matches decides. Default
+	// (may be nil) takes what no route matches.
+	Routes  []Route
+	Default *Route
 	// Append makes escalation events durable in the spool.
 	Append func(ctx context.Context, lines [][]byte) error
 	Now    func() time.Time
@@ -53,15 +58,23 @@ type Config struct {
 
 // Escalator implements sink.Sink.
 type Escalator struct {
-	cfg  Config
-	hook *webhook.Hook
-	// opened remembers tickets opened for the batch being delivered, so a
-	// retry of that batch does not open them again; it is emptied once the
-	// batch is acknowledged. Deliver is never called concurrently.
-	opened map[string]opened
+	cfg Config
+	// opened and announced remember what was done for the batch being
+	// delivered, so a retry of that batch neither asks the trackers again
+	// nor repeats a chat message; they are emptied once the batch is
+	// acknowledged. Deliver is never called concurrently.
+	opened    map[string]opened
+	announced map[string]bool
 	// marks are the bytes an escalated event's line must contain (see
 	// Deliver).
 	marks [][]byte
+
+	outcomes *prometheus.CounterVec
+
+	mu sync.Mutex
+	// misconfigured holds, per target, the last refusal that only a change
+	// of configuration can fix; /readyz reports it until the target works.
+	misconfigured map[string]string
 }
 
 type opened struct {
@@ -69,19 +82,18 @@ type opened struct {
 	at     time.Time
 }
 
+// Outcomes counted in feedbackd_escalation_total{target,outcome}.
+const (
+	OutcomeTicket    = "ticket"    // a ticket found or opened
+	OutcomeAnnounced = "announced" // a chat message sent
+)
+
 // New checks cfg and returns the escalator.
 func New(cfg Config) (*Escalator, error) {
-	hook, err := webhook.New("escalate-url", cfg.URL, cfg.Token, cfg.Timeout)
-	if err != nil {
-		return nil, err
-	}
 	switch cfg.MinSeverity {
 	case feedback.SeverityWarning, feedback.SeverityCritical:
 	default:
 		return nil, fmt.Errorf("escalate-severity: want warning or critical, got %q", cfg.MinSeverity)
-	}
-	if cfg.System == "" || len(cfg.System) > 128 || strings.ContainsFunc(cfg.System, unicode.IsControl) {
-		return nil, fmt.Errorf("escalate-system: %q must be a name of 1 to 128 bytes without control characters", cfg.System)
 	}
 	if cfg.GrafanaURL != "" {
 		g, err := url.Parse(cfg.GrafanaURL)
@@ -90,13 +102,34 @@ func New(cfg Config) (*Escalator, error) {
 		}
 		cfg.GrafanaURL = strings.TrimRight(cfg.GrafanaURL, "/")
 	}
+	routes := append([]Route(nil), cfg.Routes...)
+	if cfg.Default != nil {
+		routes = append(routes, *cfg.Default)
+	}
+	if len(routes) == 0 {
+		return nil, errors.New("escalation: no route and no default: nothing would be escalated")
+	}
+	for _, r := range routes {
+		if _, ok := cfg.Trackers[r.Tracker]; !ok {
+			return nil, fmt.Errorf("%s.targets: no ticket target %q", r.Name, r.Tracker)
+		}
+		for _, a := range r.Announcers {
+			if _, ok := cfg.Announcers[a]; !ok {
+				return nil, fmt.Errorf("%s.targets: no announcer %q", r.Name, a)
+			}
+		}
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Append == nil {
 		return nil, errors.New("escalate: no spool to append to")
 	}
-	x := &Escalator{cfg: cfg, hook: hook, opened: map[string]opened{}}
+	x := &Escalator{cfg: cfg, opened: map[string]opened{}, announced: map[string]bool{}, misconfigured: map[string]string{},
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_escalation_total",
+			Help: "Escalation requests per target by outcome: ticket (found or opened), announced, or the class of a failure: auth, not_found, invalid (dead-lettered), retry.",
+		}, []string{"target", "outcome"})}
 	for _, sev := range []feedback.Severity{feedback.SeverityWarning, feedback.SeverityCritical} {
 		if rank(sev) >= rank(cfg.MinSeverity) {
 			x.marks = append(x.marks, []byte(`"severity":"`+string(sev)+`"`))
@@ -107,10 +140,30 @@ func New(cfg Config) (*Escalator, error) {
 
 func (x *Escalator) Name() string { return Name }
 
-// Ping does not call the webhook: a ticket system has no harmless request to
-// probe it with. A failing webhook shows as feedbackd_delivery_total
-// {sink="escalation",outcome="failed"} and as delivery lag.
-func (x *Escalator) Ping(ctx context.Context) error { return nil }
+// Collectors are the escalator's series, for the metrics registry.
+func (x *Escalator) Collectors() []prometheus.Collector { return []prometheus.Collector{x.outcomes} }
+
+// Ping does not call the targets: a ticket system has no harmless request to
+// probe it with. It reports the targets that refused their configuration
+// (credentials, project, team, repository, channel) since they last worked;
+// other failures show as feedbackd_escalation_total and as delivery lag.
+func (x *Escalator) Ping(ctx context.Context) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.misconfigured) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(x.misconfigured))
+	for n := range x.misconfigured {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	msgs := make([]string, len(names))
+	for i, n := range names {
+		msgs[i] = x.misconfigured[n]
+	}
+	return fmt.Errorf("misconfigured escalation target(s) %s: %s", strings.Join(names, ", "), strings.Join(msgs, "; "))
+}
 
 // escalates reports whether e is escalated.
 func (x *Escalator) escalates(e *feedback.Event) bool {
@@ -130,11 +183,45 @@ func rank(s feedback.Severity) int {
 	return 0
 }
 
-// Deliver opens a ticket for each escalated feedback event of batch and
-// spools the escalation events; other events are acknowledged as they are.
-// A webhook that refuses an event for its content (4xx other than 408/429)
-// dead-letters that event with the webhook's answer; anything else is retried
-// with the whole batch, reusing the tickets already opened for it.
+// route is the first route matching e, the default, or nil.
+func (x *Escalator) route(e *feedback.Event) *Route {
+	for i := range x.cfg.Routes {
+		if x.cfg.Routes[i].Matches(e) {
+			return &x.cfg.Routes[i]
+		}
+	}
+	return x.cfg.Default
+}
+
+// failed records a target's failure and reports whether it is permanent.
+func (x *Escalator) failed(name string, err error) (*target.Error, bool) {
+	te, ok := target.AsError(err)
+	if !ok {
+		x.outcomes.WithLabelValues(name, "retry").Inc()
+		return nil, false
+	}
+	x.outcomes.WithLabelValues(name, te.Class.String()).Inc()
+	if te.Class == target.Auth || te.Class == target.NotFound {
+		x.mu.Lock()
+		x.misconfigured[name] = te.Error()
+		x.mu.Unlock()
+	}
+	return te, te.Permanent()
+}
+
+func (x *Escalator) worked(name, outcome string) {
+	x.outcomes.WithLabelValues(name, outcome).Inc()
+	x.mu.Lock()
+	delete(x.misconfigured, name)
+	x.mu.Unlock()
+}
+
+// Deliver opens (or finds) a ticket for each escalated feedback event of
+// batch, announces it, and spools the escalation events; other events are
+// acknowledged as they are. A target's permanent refusal (credentials,
+// project not found, the ticket's content) dead-letters that event with the
+// target's answer; anything else is retried with the whole batch, reusing
+// what was already done for it.
 func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 	var lines [][]byte
 	var rejected []sink.Rejection
@@ -155,18 +242,42 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 		if !x.escalates(&e) {
 			continue
 		}
-		o, ok := x.opened[e.FeedbackID]
+		rt := x.route(&e)
+		if rt == nil {
+			continue
+		}
+		is := x.issueFor(&e)
+		memo := e.FeedbackID + "\x00" + rt.Tracker
+		o, ok := x.opened[memo]
 		if !ok {
-			t, err := x.open(ctx, &e)
-			if refused, ok := webhook.AsRefused(err); ok {
-				rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: "ticket webhook " + refused.Error()})
+			t, err := x.cfg.Trackers[rt.Tracker].Open(ctx, &is)
+			if err != nil {
+				if _, permanent := x.failed(rt.Tracker, err); permanent {
+					rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: fmt.Sprintf("%s: no ticket: %v", rt.Name, err)})
+					continue
+				}
+				return fmt.Errorf("%s: %w", rt.Name, err)
+			}
+			x.worked(rt.Tracker, OutcomeTicket)
+			o = opened{ticket: t, at: x.cfg.Now()}
+			x.opened[memo] = o
+		}
+		var refusals []string
+		for _, name := range rt.Announcers {
+			memo := e.FeedbackID + "\x00" + name
+			if x.announced[memo] {
 				continue
 			}
-			if err != nil {
-				return err
+			if err := x.cfg.Announcers[name].Announce(ctx, &is, o.ticket); err != nil {
+				if _, permanent := x.failed(name, err); permanent {
+					refusals = append(refusals, err.Error())
+					x.announced[memo] = true
+					continue
+				}
+				return fmt.Errorf("%s: %w", rt.Name, err)
 			}
-			o = opened{ticket: t, at: x.cfg.Now()}
-			x.opened[e.FeedbackID] = o
+			x.worked(name, OutcomeAnnounced)
+			x.announced[memo] = true
 		}
 		line, err := escalation(&e, o)
 		if err != nil {
@@ -174,6 +285,11 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 			continue
 		}
 		lines = append(lines, line)
+		if len(refusals) > 0 {
+			// The ticket exists and is recorded; the dead letter keeps what
+			// could not be announced.
+			rejected = append(rejected, sink.Rejection{Seq: r.Seq, Reason: fmt.Sprintf("%s: ticket %s opened, not announced: %s", rt.Name, o.ticket.Key, strings.Join(refusals, "; "))})
+		}
 	}
 	if len(lines) > 0 {
 		if err := x.cfg.Append(ctx, lines); err != nil {
@@ -181,6 +297,7 @@ func (x *Escalator) Deliver(ctx context.Context, batch []sink.Record) error {
 		}
 	}
 	clear(x.opened)
+	clear(x.announced)
 	return sink.Rejected(rejected)
 }
 
@@ -205,30 +322,8 @@ func escalation(e *feedback.Event, o opened) ([]byte, error) {
 	return feedback.Marshal(&esc)
 }
 
-// Request is the JSON body posted to the webhook for one escalated event.
-type Request struct {
-	FeedbackID    string         `json:"feedback_id"`
-	CorrelationID string         `json:"correlation_id"`
-	Title         string         `json:"title"`
-	Severity      string         `json:"severity"`
-	Sentiment     string         `json:"sentiment"`
-	Reason        string         `json:"reason,omitempty"`
-	Tags          []string       `json:"tags"`
-	Comment       string         `json:"comment,omitempty"`
-	Model         feedback.Model `json:"model"`
-	Timestamp     string         `json:"timestamp"`
-	TraceURL      string         `json:"trace_url,omitempty"`
-}
-
-// Response is what the webhook answers with a 2xx: the ticket's key
-// (required) and its URL.
-type Response struct {
-	Key string `json:"key"`
-	URL string `json:"url"`
-}
-
-// requestFor is the webhook request for e.
-func (x *Escalator) requestFor(e *feedback.Event) Request {
+// issueFor is what the ticket for e says.
+func (x *Escalator) issueFor(e *feedback.Event) target.Issue {
 	what := e.Reason
 	if what == "" && len(e.Tags) > 0 {
 		what = strings.Join(e.Tags, ", ")
@@ -236,7 +331,7 @@ func (x *Escalator) requestFor(e *feedback.Event) Request {
 	if what == "" {
 		what = string(e.Sentiment) + " feedback"
 	}
-	req := Request{
+	is := target.Issue{
 		FeedbackID: e.FeedbackID, CorrelationID: e.CorrelationID,
 		Title:    fmt.Sprintf("[%s] %s on %s %s", e.Severity, what, e.Model.ID, e.Model.Version),
 		Severity: string(e.Severity), Sentiment: string(e.Sentiment), Reason: e.Reason,
@@ -244,7 +339,7 @@ func (x *Escalator) requestFor(e *feedback.Event) Request {
 		Model: feedback.Model{ID: e.Model.ID, Version: e.Model.Version},
 	}
 	if e.Timestamp != nil {
-		req.Timestamp = e.Timestamp.UTC().Format(feedback.TimeLayout)
+		is.Timestamp = e.Timestamp.UTC().Format(feedback.TimeLayout)
 	}
 	if x.cfg.GrafanaURL != "" && e.CorrelationID != "" {
 		// The dashboard's range is an hour either side of the feedback, so
@@ -254,28 +349,7 @@ func (x *Escalator) requestFor(e *feedback.Event) Request {
 			q.Set("from", strconv.FormatInt(e.Timestamp.Add(-time.Hour).UnixMilli(), 10))
 			q.Set("to", strconv.FormatInt(e.Timestamp.Add(time.Hour).UnixMilli(), 10))
 		}
-		req.TraceURL = x.cfg.GrafanaURL + "/d/feedbackloop-trace?" + q.Encode()
+		is.TraceURL = x.cfg.GrafanaURL + "/d/feedbackloop-trace?" + q.Encode()
 	}
-	return req
-}
-
-// open posts the event to the webhook and returns the ticket it opened.
-// Idempotency-Key is the feedback id: a webhook that honours it opens one
-// ticket however often feedbackd asks (after a crash between opening the
-// ticket and spooling the escalation, it asks again).
-func (x *Escalator) open(ctx context.Context, e *feedback.Event) (feedback.Ticket, error) {
-	answer, err := x.hook.Post(ctx, e.FeedbackID, x.requestFor(e))
-	if _, refused := webhook.AsRefused(err); refused {
-		return feedback.Ticket{}, err
-	}
-	if err != nil {
-		return feedback.Ticket{}, fmt.Errorf("ticket webhook: %w", err)
-	}
-	var r Response
-	if err := json.Unmarshal(answer, &r); err != nil || r.Key == "" {
-		// A webhook that answers 2xx without a ticket is misconfigured;
-		// retrying (and showing the lag) beats dropping the escalation.
-		return feedback.Ticket{}, fmt.Errorf(`ticket webhook answered without {"key": …}: %s`, webhook.Snippet(answer))
-	}
-	return feedback.Ticket{System: x.cfg.System, Key: r.Key, URL: r.URL}, nil
+	return is
 }

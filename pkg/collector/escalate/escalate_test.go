@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/escalate/target"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 )
@@ -38,7 +39,7 @@ func (w *ticketSystem) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.mu.Unlock()
 	switch {
 	case status == http.StatusCreated:
-		var req Request
+		var req target.Issue
 		_ = json.Unmarshal(b, &req)
 		rw.WriteHeader(status)
 		_, _ = io.WriteString(rw, `{"key":"OPS-`+string(rune('1'+n))+`","url":"https://tickets.example.com/OPS-`+string(rune('1'+n))+`"}`)
@@ -97,12 +98,26 @@ func (s *spooled) append(ctx context.Context, lines [][]byte) error {
 	return nil
 }
 
+// legacy builds the escalator of the --escalate-url options.
+func legacy(t *testing.T, o Options, sp *spooled) (*Escalator, error) {
+	t.Helper()
+	cfg, ok, err := Build(nil, o)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		t.Fatal("escalate-url set but no escalation built")
+	}
+	cfg.Append, cfg.Now = sp.append, func() time.Time { return at }
+	return New(cfg)
+}
+
 func newEscalator(t *testing.T, wh *ticketSystem, severity feedback.Severity, sp *spooled) *Escalator {
 	t.Helper()
 	srv := httptest.NewServer(wh)
 	t.Cleanup(srv.Close)
-	x, err := New(Config{URL: srv.URL + "/hooks/tickets", Token: "s3cret", MinSeverity: severity, System: "jira",
-		GrafanaURL: "https://grafana.example.com/", Append: sp.append, Now: func() time.Time { return at }})
+	x, err := legacy(t, Options{URL: srv.URL + "/hooks/tickets", Token: "s3cret", MinSeverity: string(severity), System: "jira",
+		GrafanaURL: "https://grafana.example.com/"}, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +208,7 @@ func TestRefusedEventIsRejectedWithTheReason(t *testing.T) {
 	r1.Seq, r2.Seq = 7, 8
 	err := x.Deliver(context.Background(), []sink.Record{r1, r2})
 	rej, ok := sink.AsRejected(err)
-	if !ok || len(rej.Rejections) != 1 || rej.Rejections[0].Seq != 7 || !strings.Contains(rej.Rejections[0].Reason, "422 field summary is required") {
+	if !ok || len(rej.Rejections) != 1 || rej.Rejections[0].Seq != 7 || rej.Rejections[0].Reason != "default: no ticket: webhook: ticket refused (HTTP 422): field summary is required" {
 		t.Fatalf("err = %v", err)
 	}
 	if len(sp.lines) != 1 || !strings.Contains(sp.lines[0], `"feedback_id":"01JD0000000000000000000004"`) {
@@ -217,7 +232,7 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	if err := x.Deliver(context.Background(), []sink.Record{line(t, harmful)}); err == nil || !strings.Contains(err.Error(), "spool is full") {
 		t.Errorf("err = %v", err)
 	}
-	x, err := New(Config{URL: "http://127.0.0.1:1/none", MinSeverity: feedback.SeverityCritical, System: "jira", Append: sp.append, Timeout: time.Second})
+	x, err := legacy(t, Options{URL: "http://127.0.0.1:1/none", MinSeverity: "critical", System: "jira", Timeout: time.Second}, sp)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,24 +242,24 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheOption(t *testing.T) {
-	ok := Config{URL: "https://t.example.com/hook", MinSeverity: feedback.SeverityCritical, System: "jira", Append: (&spooled{}).append}
+	ok := Options{URL: "https://t.example.com/hook", MinSeverity: "critical", System: "jira"}
 	for _, c := range []struct {
-		mutate func(*Config)
+		mutate func(*Options)
 		want   string
 	}{
-		{func(c *Config) { c.URL = "tickets.example.com" }, "escalate-url"},
-		{func(c *Config) { c.URL = "https://user:pw@t.example.com/" }, "escalate-url"},
-		{func(c *Config) { c.MinSeverity = "info" }, "escalate-severity"},
-		{func(c *Config) { c.System = "" }, "escalate-system"},
-		{func(c *Config) { c.GrafanaURL = "grafana:3000" }, "grafana-url"},
+		{func(c *Options) { c.URL = "tickets.example.com" }, "escalate-url"},
+		{func(c *Options) { c.URL = "https://user:pw@t.example.com/" }, "escalate-url"},
+		{func(c *Options) { c.MinSeverity = "info" }, "escalate-severity"},
+		{func(c *Options) { c.System = strings.Repeat("x", 129) }, "escalate-system"},
+		{func(c *Options) { c.GrafanaURL = "grafana:3000" }, "grafana-url"},
 	} {
-		cfg := ok
-		c.mutate(&cfg)
-		if _, err := New(cfg); err == nil || !strings.HasPrefix(err.Error(), c.want) {
+		o := ok
+		c.mutate(&o)
+		if _, err := legacy(t, o, &spooled{}); err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("err = %v, want one naming %s", err, c.want)
 		}
 	}
-	if _, err := New(ok); err != nil {
+	if _, err := legacy(t, ok, &spooled{}); err != nil {
 		t.Fatal(err)
 	}
 }
