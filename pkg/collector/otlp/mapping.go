@@ -130,7 +130,18 @@ func (r *Result) skip(reason string) {
 
 // add validates e and files it as an item or a rejection.
 func (r *Result) add(e feedback.Event, where string, pre []feedback.FieldError) {
-	errs := append(pre, e.Validate()...)
+	errs := pre
+	for _, fe := range e.Validate() {
+		// A field the mapping already explained (a missing trace id) is
+		// not reported a second time as merely missing.
+		dup := false
+		for _, p := range pre {
+			dup = dup || p.Field == fe.Field
+		}
+		if !dup {
+			errs = append(errs, fe)
+		}
+	}
 	if len(errs) > 0 {
 		r.Rejected = append(r.Rejected, Rejection{Where: where, Errors: errs})
 		return
