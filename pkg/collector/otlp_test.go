@@ -110,18 +110,26 @@ func TestOTLPEndToEnd(t *testing.T) {
 	if len(lines) != 3 {
 		t.Fatalf("Loki got %d lines: %q", len(lines), lines)
 	}
-	for i, tid := range traceIDs {
+	// Loki streams are per kind, so lines arrive in no fixed order across
+	// kinds: find each by kind and correlation id.
+	byKey := map[string]string{}
+	for _, l := range lines {
+		ev, errs := feedback.Decode([]byte(l))
+		if len(errs) > 0 {
+			t.Fatalf("%v: %s", errs, l)
+		}
+		byKey[string(ev.Kind)+" "+ev.CorrelationID] = l
+	}
+	for _, tid := range traceIDs {
 		c := &feedback.Context{Input: "Hi", Params: json.RawMessage(`{"max_tokens":256,"model":"gpt-4o","temperature":0.7}`)}
 		want := feedback.Event{Schema: feedback.Schema, Kind: feedback.KindInteraction, CorrelationID: tid, Timestamp: feedback.NewTime(start.Add(time.Second)),
 			Model:      feedback.Model{ID: "support-bot", Version: "2026-11-01.3", EffectiveVersion: feedback.EffectiveVersion("support-bot", c)},
 			Attributes: map[string]string{"gen_ai.operation.name": "chat"}, Context: c}
-		assertJSONLine(t, lines[i], want)
+		assertJSONLine(t, byKey["interaction "+tid], want)
 	}
-	got, errs := feedback.Decode([]byte(lines[2]))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	assertJSONLine(t, lines[2], feedback.Event{Schema: feedback.Schema, Kind: feedback.KindFeedback, FeedbackID: got.FeedbackID,
+	fb := byKey["feedback "+traceIDs[0]]
+	got, _ := feedback.Decode([]byte(fb))
+	assertJSONLine(t, fb, feedback.Event{Schema: feedback.Schema, Kind: feedback.KindFeedback, FeedbackID: got.FeedbackID,
 		CorrelationID: traceIDs[0], Timestamp: feedback.NewTime(start.Add(time.Minute)), Model: feedback.Model{ID: "support-bot", Version: "2026-11-01.3"},
 		Sentiment: feedback.Negative, Score: func() *float64 { f := 2.0; return &f }(), Severity: feedback.SeverityInfo,
 		Comment: "Greets back but does not offer help.", Source: feedback.SourceAPI,
