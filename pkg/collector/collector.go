@@ -168,10 +168,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 		m.Registry.MustRegister(esc.Collectors()...)
 	}
 
+	otlpMapping := cfg.OTLPMapping()
 	handler := ingest.New(ingest.Options{
 		Spool: sp, Tokens: cfg.Tokens, BrowserTokens: cfg.BrowserTokens, CORSOrigins: cfg.CORSOrigins,
 		Redact: cfg.Redact, RedactContext: cfg.RedactContext, Metrics: m, Logger: log,
-		Ready: Readiness(sp, sinks),
+		Ready: Readiness(sp, sinks), OTLP: &otlpMapping,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

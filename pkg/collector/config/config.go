@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/feedbackloop/modelfeedback/pkg/storage"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/otlp"
 )
 
 // Config is the resolved configuration.
@@ -60,6 +62,18 @@ type Config struct {
 
 	// Escalation is the file's escalation section; nil without one.
 	Escalation *Escalation
+	// OTLP mapping (docs/otel.md).
+	OTLPModelIDAttributes       []string
+	OTLPModelVersionAttributes  []string
+	OTLPReleasedAtAttributes    []string
+	OTLPPromptVersionAttributes []string
+	OTLPParamPrefixes           []string
+	OTLPAttributes              []string
+	OTLPOperations              []string
+	OTLPPositiveLabels          []string
+	OTLPNegativeLabels          []string
+	OTLPPositiveScore           float64
+	OTLPNegativeScore           float64
 
 	DeliveryBatchSize int
 	DeliveryTimeout   time.Duration
@@ -129,6 +143,17 @@ func positiveInt(p func(*Config) *int) func(*Config, string) error {
 			return fmt.Errorf("want a positive integer, got %q", v)
 		}
 		*p(c) = n
+		return nil
+	}
+}
+
+func number(p func(*Config) *float64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("want a number such as 0.5, got %q", v)
+		}
+		*p(c) = f
 		return nil
 	}
 }
@@ -225,6 +250,36 @@ var Options = []Option{
 			c.NotifySource = v
 			return nil
 		}},
+	{Name: "otlp-model-id-attributes", Default: strings.Join(otlp.DefaultModelIDAttributes, ","),
+		Help: "OTLP: attributes whose first present value is model.id, comma-separated; each is looked up on the span or log record, then on the resource",
+		set:  list(func(c *Config) *[]string { return &c.OTLPModelIDAttributes })},
+	{Name: "otlp-model-version-attributes", Default: strings.Join(otlp.DefaultModelVersionAttributes, ","),
+		Help: "OTLP: attributes whose first present value is model.version, comma-separated",
+		set:  list(func(c *Config) *[]string { return &c.OTLPModelVersionAttributes })},
+	{Name: "otlp-released-at-attributes", Help: "OTLP: attributes whose first present value (RFC 3339) is model.released_at, comma-separated; empty: none",
+		set: list(func(c *Config) *[]string { return &c.OTLPReleasedAtAttributes })},
+	{Name: "otlp-prompt-version-attributes", Help: "OTLP: span attributes whose first present value is context.prompt_version, comma-separated; empty: none",
+		set: list(func(c *Config) *[]string { return &c.OTLPPromptVersionAttributes })},
+	{Name: "otlp-param-prefixes", Default: strings.Join(otlp.DefaultParamPrefixes, ","),
+		Help: "OTLP: span attributes starting with one of these prefixes go to context.params under the rest of their name, comma-separated",
+		set:  list(func(c *Config) *[]string { return &c.OTLPParamPrefixes })},
+	{Name: "otlp-attributes", Default: strings.Join(otlp.DefaultAttributes, ","),
+		Help: "OTLP: attributes copied into the events' attributes under their own name, comma-separated",
+		set:  list(func(c *Config) *[]string { return &c.OTLPAttributes })},
+	{Name: "otlp-operations", Help: "OTLP: gen_ai.operation.name values whose spans become interactions, e.g. chat,text_completion; empty: every span with gen_ai.* attributes",
+		set: list(func(c *Config) *[]string { return &c.OTLPOperations })},
+	{Name: "otlp-positive-labels", Default: strings.Join(otlp.DefaultPositiveLabels, ","),
+		Help: "OTLP: gen_ai.evaluation.score.label values (any case) that make a positive feedback, comma-separated",
+		set:  list(func(c *Config) *[]string { return &c.OTLPPositiveLabels })},
+	{Name: "otlp-negative-labels", Default: strings.Join(otlp.DefaultNegativeLabels, ","),
+		Help: "OTLP: gen_ai.evaluation.score.label values (any case) that make a negative feedback, comma-separated",
+		set:  list(func(c *Config) *[]string { return &c.OTLPNegativeLabels })},
+	{Name: "otlp-positive-score", Default: strconv.FormatFloat(otlp.DefaultPositiveScore, 'g', -1, 64),
+		Help: "OTLP: an evaluation score at or above this is positive (when the label decides nothing)",
+		set:  number(func(c *Config) *float64 { return &c.OTLPPositiveScore })},
+	{Name: "otlp-negative-score", Default: strconv.FormatFloat(otlp.DefaultNegativeScore, 'g', -1, 64),
+		Help: "OTLP: an evaluation score below this is negative; between the two thresholds, neutral",
+		set:  number(func(c *Config) *float64 { return &c.OTLPNegativeScore })},
 	{Name: "delivery-batch-size", Default: "500", Help: "most events per push/bulk request to a sink",
 		set: positiveInt(func(c *Config) *int { return &c.DeliveryBatchSize })},
 	{Name: "delivery-timeout", Default: "30s", Help: "timeout of one delivery request to a sink",
@@ -322,6 +377,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (*Config, er
 			return nil, errors.New("notify-source elasticsearch needs elasticsearch-url")
 		}
 	}
+	if c.OTLPNegativeScore > c.OTLPPositiveScore {
+		return nil, fmt.Errorf("otlp-negative-score %g is above otlp-positive-score %g: a score would be both", c.OTLPNegativeScore, c.OTLPPositiveScore)
+	}
 	if len(c.BrowserTokens) > 0 && len(c.CORSOrigins) == 0 {
 		return nil, errors.New("browser-tokens need cors-origins: a browser token is only accepted from an allowed origin")
 	}
@@ -403,7 +461,9 @@ func (c *Config) Redacted() map[string]any {
 		"notify":      c.NotifyURL != "", "notify_channel": c.NotifyChannel, "notify_lookback": c.NotifyLookback.String(),
 		"notify_source":       c.NotifySource,
 		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
-		"shutdown_timeout": c.ShutdownTimeout.String(),
+		"shutdown_timeout":         c.ShutdownTimeout.String(),
+		"otlp_model_id_attributes": c.OTLPModelIDAttributes, "otlp_model_version_attributes": c.OTLPModelVersionAttributes,
+		"otlp_operations": c.OTLPOperations,
 	}
 }
 
@@ -417,4 +477,13 @@ func (e *Escalation) targetTypes() map[string]string {
 		out[name] = t.Type
 	}
 	return out
+}
+
+// OTLPMapping is the OTLP mapping the options describe.
+func (c *Config) OTLPMapping() otlp.Mapping {
+	return otlp.Mapping{ModelIDAttributes: c.OTLPModelIDAttributes, ModelVersionAttributes: c.OTLPModelVersionAttributes,
+		ReleasedAtAttributes: c.OTLPReleasedAtAttributes, PromptVersionAttributes: c.OTLPPromptVersionAttributes,
+		ParamPrefixes: c.OTLPParamPrefixes, Attributes: c.OTLPAttributes, Operations: c.OTLPOperations,
+		PositiveLabels: c.OTLPPositiveLabels, NegativeLabels: c.OTLPNegativeLabels,
+		PositiveScore: c.OTLPPositiveScore, NegativeScore: c.OTLPNegativeScore}
 }

@@ -1,5 +1,6 @@
-// Package ingest is feedbackd's HTTP API (docs/collector-api.md): the write endpoints,
-// authentication, CORS, and the health, readiness and metrics endpoints.
+// Package ingest is feedbackd's HTTP API (docs/collector-api.md): the write
+// endpoints, the OTLP/HTTP receiver (docs/otel.md), authentication, CORS, and
+// the health, readiness and metrics endpoints.
 package ingest
 
 import (
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/otlp"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/redact"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/spool"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
@@ -78,6 +80,9 @@ type Options struct {
 	RetryAfter time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// OTLP maps OTLP/HTTP traces and logs onto events; nil means
+	// otlp.DefaultMapping.
+	OTLP *otlp.Mapping
 }
 
 // Endpoint is one write endpoint and the kinds it takes. Escalations and
@@ -118,6 +123,10 @@ func New(opts Options) http.Handler {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New(false)
 	}
+	if opts.OTLP == nil {
+		m := otlp.DefaultMapping()
+		opts.OTLP = &m
+	}
 	h := &handler{opts: opts, auth: len(opts.Tokens)+len(opts.BrowserTokens) > 0, origins: map[string]bool{}}
 	for _, o := range opts.CORSOrigins {
 		if o == "*" {
@@ -130,6 +139,10 @@ func New(opts Options) http.Handler {
 		ep := ep
 		mux.Handle("POST "+ep.Path, h.counted(func(w http.ResponseWriter, r *http.Request) { h.write(w, r, ep) }))
 		mux.Handle("OPTIONS "+ep.Path, h.counted(h.preflight))
+	}
+	for path, sig := range h.otlpSignals() {
+		sig := sig
+		mux.Handle("POST "+path, h.counted(func(w http.ResponseWriter, r *http.Request) { h.otlpWrite(w, r, sig) }))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -22,6 +22,10 @@ type Metrics struct {
 	Tags           *prometheus.CounterVec
 	IngestRequests *prometheus.CounterVec
 	Delivery       *prometheus.CounterVec
+	// OTLPSkipped and OTLPRejected count OTLP records (spans, span events,
+	// log records) that made no event.
+	OTLPSkipped  *prometheus.CounterVec
+	OTLPRejected *prometheus.CounterVec
 }
 
 // New registers the series; processCollectors adds the Go runtime and
@@ -45,8 +49,16 @@ func New(processCollectors bool) *Metrics {
 			Name: "feedbackd_delivery_total",
 			Help: "Events per sink by outcome: delivered (acknowledged), rejected (dead-lettered), failed (in an attempt that will be retried).",
 		}, []string{"sink", "outcome"}),
+		OTLPSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_otlp_skipped_total",
+			Help: "OTLP records accepted without making an event, by signal (traces, logs) and reason: no_gen_ai (a span without gen_ai.* attributes, a log record not named gen_ai.evaluation.result) or operation (a GenAI span outside otlp-operations).",
+		}, []string{"signal", "reason"}),
+		OTLPRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "feedbackd_otlp_rejected_total",
+			Help: "OTLP records whose event broke the event contract, refused in the partial-success answer, by signal.",
+		}, []string{"signal"}),
 	}
-	m.Registry.MustRegister(m.Events, m.Tags, m.IngestRequests, m.Delivery)
+	m.Registry.MustRegister(m.Events, m.Tags, m.IngestRequests, m.Delivery, m.OTLPSkipped, m.OTLPRejected)
 	if processCollectors {
 		m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
