@@ -18,8 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/feedbackloop/modelfeedback/pkg/storage"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/otlp"
+	"github.com/feedbackloop/modelfeedback/pkg/storage"
 )
 
 // Config is the resolved configuration.
