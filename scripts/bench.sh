@@ -9,9 +9,9 @@ count=${COUNT:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "== Loki: streams and matrix answers to frames" >&2
-go test -run '^$' -bench . -benchmem -count "$count" ./pkg/loki/ | tee "$out" | grep -E '^(Benchmark|ok|FAIL)' >&2 || true
+go test -run '^$' -bench '^BenchmarkLoki' -benchmem -count "$count" ./pkg/plugin/ | tee "$out" | grep -E '^(Benchmark|ok|FAIL)' >&2 || true
 # pairs: conversion benchmark = baseline benchmark
-pairs="StreamsToLogFrame=StreamsDecodeOnly MatrixToTimeseriesFrames=MatrixDecodeOnly"
+pairs="LokiStreamsToLogFrame=LokiStreamsDecodeOnly LokiMatrixToTimeseriesFrames=LokiMatrixDecodeOnly"
 awk -v pairs="$pairs" '
   /^Benchmark/ {
     name=$1; sub(/^Benchmark/, "", name); sub(/-[0-9]+$/, "", name)
