@@ -5,7 +5,15 @@ import { DataQuery } from '@grafana/schema';
 // src/generated/query-model.json, which the Go query model writes (go run ./pkg/cmd/modelgen).
 
 /** What a query asks for (DESIGN §4.2/§4.3). */
-export const QUERY_TYPE_VALUES = ['breakdown', 'timeseries', 'feedback', 'trace', 'versions', 'clusters', 'reviews'] as const;
+export const QUERY_TYPE_VALUES = [
+  'breakdown',
+  'timeseries',
+  'feedback',
+  'trace',
+  'versions',
+  'clusters',
+  'reviews',
+] as const;
 export type FeedbackQueryType = (typeof QUERY_TYPE_VALUES)[number];
 
 /** Where feedback events are read from. */
