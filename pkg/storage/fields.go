@@ -41,16 +41,16 @@ var fields = []Field{
 
 // attribute keys become part of LogQL label names and JSON paths, so they are
 // validated (never escaped): only identifier characters are allowed.
-var attributeKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var AttributeKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
-const attributesPrefix = "attributes."
+const AttributesPrefix = "attributes."
 
 // LookupField resolves a field name of a filter (forFilter) or groupBy entry.
 func LookupField(name string, forFilter bool) (Field, error) {
-	if strings.HasPrefix(name, attributesPrefix) {
-		key := strings.TrimPrefix(name, attributesPrefix)
-		if !attributeKey.MatchString(key) {
-			return Field{}, fmt.Errorf("attribute key %q must match %s", key, attributeKey)
+	if strings.HasPrefix(name, AttributesPrefix) {
+		key := strings.TrimPrefix(name, AttributesPrefix)
+		if !AttributeKey.MatchString(key) {
+			return Field{}, fmt.Errorf("attribute key %q must match %s", key, AttributeKey)
 		}
 		return Field{Name: name, LokiLabel: "attributes_" + key, JSONPath: name}, nil
 	}
@@ -74,5 +74,8 @@ func FieldNames(forFilter bool) []string {
 			out = append(out, f.Name)
 		}
 	}
-	return append(out, attributesPrefix+"<key>")
+	return append(out, AttributesPrefix+"<key>")
 }
+
+// Fields lists the named query fields (not the attributes.<key> form).
+func Fields() []Field { return append([]Field(nil), fields...) }
