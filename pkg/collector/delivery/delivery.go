@@ -116,8 +116,7 @@ type loop struct {
 	// window holds the batches dispatched and not yet behind the persisted
 	// cursor, in spool order; it never holds more than max.
 	window []*batch
-	// limit is how many batches may be in flight and how many requests may
-	// be under way at once right now, 1..max.
+	// limit is how many requests may be under way at once right now, 1..max.
 	limit int
 	// active is the number of Deliver calls under way.
 	active int
@@ -252,7 +251,11 @@ func (l *loop) run(ctx context.Context, drain <-chan struct{}) {
 			}
 		}
 		l.mu.Lock()
-		full, empty, changed := len(l.window) >= l.limit, len(l.window) == 0, l.changed
+		// The window is always max deep; limit bounds the requests under way
+		// (acquire). A batch waiting out its backoff then holds no request
+		// slot, so one refused batch does not stop the others, whose
+		// acknowledgements are what raises limit again.
+		full, empty, changed := len(l.window) >= l.max, len(l.window) == 0, l.changed
 		l.mu.Unlock()
 		if full {
 			select {
