@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/delivery"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 )
@@ -283,9 +284,9 @@ func TestCrashLosesNoAcknowledgedEvent(t *testing.T) {
 	// The stand-ins store nothing of a request they refuse, so only a crash
 	// makes them see an event twice, and only an event of a batch that was
 	// in flight: the cursor never lags more than the window of batches.
-	if bound := kills * concurrency * batchSize; dupL > bound || dupE > bound {
+	if bound := kills * delivery.WindowBatches(concurrency) * batchSize; dupL > bound || dupE > bound {
 		t.Errorf("redeliveries loki %d, elasticsearch %d: over %d kills × %d batches in flight × %d events",
-			dupL, dupE, kills, concurrency, batchSize)
+			dupL, dupE, kills, delivery.WindowBatches(concurrency), batchSize)
 	}
 	if _, err := os.Stat(filepath.Join(spoolDir, "deadletter")); err == nil {
 		t.Error("events were dead-lettered in a run where no sink rejected anything")

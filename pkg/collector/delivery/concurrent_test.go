@@ -206,7 +206,8 @@ func TestSlowSinkBacksOffAndRecovers(t *testing.T) {
 
 // A sink answering 429 for a while: concurrency halves down to one, the
 // in-flight gauge never exceeds the configured concurrency, and after the
-// sink accepts again every event arrives and concurrency is back.
+// sink accepts again every event arrives and concurrency is back. The
+// window of batches never exceeds WindowBatches.
 func TestRefusingSinkRecovers(t *testing.T) {
 	h := newHarness(t, t.TempDir(), "busy")
 	defer h.spool.Close()
@@ -237,8 +238,8 @@ func TestRefusingSinkRecovers(t *testing.T) {
 	if got := len(fake.received()); got != 300 {
 		t.Fatalf("sink got %d of 300", got)
 	}
-	if inflightSeen > 3 || inflightSeen < 1 {
-		t.Fatalf("in-flight batches reached %v, want 1..3", inflightSeen)
+	if inflightSeen > float64(WindowBatches(3)) || inflightSeen < 1 {
+		t.Fatalf("in-flight batches reached %v, want 1..%d", inflightSeen, WindowBatches(3))
 	}
 	if h.spool.Cursor("busy") != 300 {
 		t.Fatalf("cursor %d", h.spool.Cursor("busy"))
