@@ -28,10 +28,10 @@ import (
 
 type deliveryConfig struct {
 	events, clients, perRequest int
-	concurrency, batchSize     int
-	latency                    time.Duration
-	rounds                     int
-	dir                        string
+	concurrency, batchSize      int
+	latency                     time.Duration
+	rounds                      int
+	dir                         string
 }
 
 // standIn is a fast Loki or Elasticsearch: it decodes each request as the
@@ -126,7 +126,7 @@ func (s *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type deliveryResult struct {
 	e2e, backlog, direct          time.Duration
 	e2eCPU, backlogCPU, directCPU time.Duration
-	requests          map[string]int
+	requests                      map[string]int
 }
 
 func runDelivery(c deliveryConfig) error {

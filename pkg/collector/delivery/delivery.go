@@ -44,8 +44,14 @@ const DefaultConcurrency = 4
 // left the sends waiting on those fsyncs (feedbackd-bench -mode delivery:
 // backlog replay at 28,000 events/s with concurrency 4 and 21,000 with 16),
 // while four times as deep lets one cursor write cover the batches
-// acknowledged meanwhile.
-func WindowBatches(concurrency int) int { return 4 * concurrency }
+// acknowledged meanwhile. A sequential sink (concurrency 1) gets a window of
+// one, so that it sees the batches strictly in spool order.
+func WindowBatches(concurrency int) int {
+	if concurrency <= 1 {
+		return 1
+	}
+	return 4 * concurrency
+}
 
 // Options tunes the loops.
 type Options struct {
