@@ -159,8 +159,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	log.Info("spool open", "dir", cfg.SpoolDir, "committed", sp.Committed(), "first", sp.First(), "bytes", sp.Bytes())
 	m := metrics.New(true)
 	m.RegisterSpool(sp.Bytes)
-	runner := delivery.New(sp, sinks, delivery.Metrics{Delivery: m.Delivery}, delivery.Options{
-		BatchSize: cfg.DeliveryBatchSize, Timeout: cfg.DeliveryTimeout,
+	runner := delivery.New(sp, sinks, delivery.Metrics{Delivery: m.Delivery, InFlight: m.DeliveryInFlight,
+		Concurrency: m.DeliveryConcurrency, BatchEvents: m.DeliveryBatchEvents, BatchBytes: m.DeliveryBatchBytes,
+		SendDuration: m.DeliverySendDuration}, delivery.Options{
+		BatchSize: cfg.DeliveryBatchSize, BatchBytes: cfg.DeliveryBatchBytes, Concurrency: cfg.DeliveryConcurrency,
+		Timeout:       cfg.DeliveryTimeout,
 		DeadLetterDir: filepath.Join(cfg.SpoolDir, "deadletter"), Logger: log,
 	})
 	m.Registry.MustRegister(runner.LagCollectors()...)

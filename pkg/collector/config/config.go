@@ -75,10 +75,12 @@ type Config struct {
 	OTLPPositiveScore           float64
 	OTLPNegativeScore           float64
 
-	DeliveryBatchSize int
-	DeliveryTimeout   time.Duration
-	ShutdownTimeout   time.Duration
-	LogLevel          string
+	DeliveryBatchSize   int
+	DeliveryBatchBytes  int
+	DeliveryConcurrency int
+	DeliveryTimeout     time.Duration
+	ShutdownTimeout     time.Duration
+	LogLevel            string
 }
 
 // Option describes one setting; Options is the list the docs are made from.
@@ -177,6 +179,16 @@ func ParseBytes(v string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+const (
+	// maxBatchBytes keeps a request well under what Loki and Elasticsearch
+	// take by default (100 MB each: Loki's distributor, Elasticsearch's
+	// http.max_content_length) after their encodings add to the lines.
+	maxBatchBytes = 64 << 20
+	// maxConcurrency matches the idle connections the HTTP sinks keep per
+	// host (sink.MaxIdleConnsPerHost); more would dial anew for each batch.
+	maxConcurrency = 64
+)
 
 // Options lists every setting with its default.
 var Options = []Option{
@@ -282,6 +294,27 @@ var Options = []Option{
 		set:  number(func(c *Config) *float64 { return &c.OTLPNegativeScore })},
 	{Name: "delivery-batch-size", Default: "500", Help: "most events per push/bulk request to a sink",
 		set: positiveInt(func(c *Config) *int { return &c.DeliveryBatchSize })},
+	{Name: "delivery-batch-bytes", Default: "4MiB", Help: "a batch is also cut once its events add up to this many bytes (1KiB to 64MiB)",
+		set: func(c *Config, v string) error {
+			n, err := ParseBytes(v)
+			if err != nil {
+				return err
+			}
+			if n < 1<<10 || n > maxBatchBytes {
+				return fmt.Errorf("want a size from 1KiB to 64MiB, got %q", v)
+			}
+			c.DeliveryBatchBytes = int(n)
+			return nil
+		}},
+	{Name: "delivery-concurrency", Default: "4", Help: "most batches in flight to each of Loki and Elasticsearch (1 to 64); halved while a sink refuses or is slow, restored as it recovers",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 || n > maxConcurrency {
+				return fmt.Errorf("want an integer from 1 to %d, got %q", maxConcurrency, v)
+			}
+			c.DeliveryConcurrency = n
+			return nil
+		}},
 	{Name: "delivery-timeout", Default: "30s", Help: "timeout of one delivery request to a sink",
 		set: duration(func(c *Config) *time.Duration { return &c.DeliveryTimeout })},
 	{Name: "shutdown-timeout", Default: "30s", Help: "on SIGTERM/SIGINT, how long to wait for in-flight requests and for the sinks to catch up",
@@ -460,7 +493,8 @@ func (c *Config) Redacted() map[string]any {
 		"grafana_url": c.GrafanaURL,
 		"notify":      c.NotifyURL != "", "notify_channel": c.NotifyChannel, "notify_lookback": c.NotifyLookback.String(),
 		"notify_source":       c.NotifySource,
-		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
+		"delivery_batch_size": c.DeliveryBatchSize, "delivery_batch_bytes": c.DeliveryBatchBytes,
+		"delivery_concurrency": c.DeliveryConcurrency, "delivery_timeout": c.DeliveryTimeout.String(),
 		"shutdown_timeout":         c.ShutdownTimeout.String(),
 		"otlp_model_id_attributes": c.OTLPModelIDAttributes, "otlp_model_version_attributes": c.OTLPModelVersionAttributes,
 		"otlp_operations": c.OTLPOperations,
