@@ -407,8 +407,9 @@ ready feedback-demo "$DEMO_PORT" /metrics
 start prometheus prometheus "--config.file=$run/prometheus/prometheus.yml" \
   "--storage.tsdb.path=$run/prometheus/data" "--web.listen-address=$lo:$PROMETHEUS_PORT" \
   --enable-feature=exemplar-storage
-start grafana "${grafana_cmd[@]}" --homepath "$grafana_home" --config "$run/grafana/grafana.ini"
 ready prometheus "$PROMETHEUS_PORT" /-/ready
+# Last, so every URL of the provisioned data source answers from the start.
+start grafana "${grafana_cmd[@]}" --homepath "$grafana_home" --config "$run/grafana/grafana.ini"
 ready grafana "$GRAFANA_PORT" /api/health
 
 say ""
