@@ -350,14 +350,15 @@ func (s *stack) waitEvent(name, want string) {
 	s.t.Fatalf("%s never saw %q; its log:\n%s", name, want, s.events(name))
 }
 
-// proc is a process found by its executable.
+// proc is a process found by its executable and, since other tests may run
+// the same one, an argument naming this run's directory.
 type proc struct {
 	pid  int
 	args []string
 	env  map[string]string
 }
 
-func findProc(t *testing.T, exe string) proc {
+func findProc(t *testing.T, exe, runDir string) proc {
 	t.Helper()
 	entries, _ := os.ReadDir("/proc")
 	var found []proc
@@ -377,10 +378,12 @@ func findProc(t *testing.T, exe string) proc {
 				p.env[k] = v
 			}
 		}
-		found = append(found, p)
+		if strings.Contains(string(cmdline), runDir) {
+			found = append(found, p)
+		}
 	}
 	if len(found) != 1 {
-		t.Fatalf("%d processes run %s, want 1", len(found), exe)
+		t.Fatalf("%d processes run %s with %s, want 1", len(found), exe, runDir)
 	}
 	return found[0]
 }
@@ -666,7 +669,7 @@ func (s *stack) checkFeedbackd(t *testing.T, c composeFile, withES bool) {
 	} else {
 		want.ElasticsearchURL, want.NotifySource = "", "loki"
 	}
-	p := findProc(t, filepath.Join(s.run, "bin", "feedbackd"))
+	p := findProc(t, filepath.Join(s.run, "bin", "feedbackd"), s.run)
 	got, err := config.Load(p.args[1:], func(k string) string { return p.env[k] }, io.Discard)
 	if err != nil {
 		t.Fatalf("feedbackd %q: %v", p.args, err)
@@ -689,7 +692,7 @@ func (s *stack) checkDemo(t *testing.T, c composeFile) {
 	want.FeedbackdURL = s.nativeURL(t, want.FeedbackdURL)
 	want.LokiURL = s.nativeURL(t, want.LokiURL)
 	want.Listen = "127.0.0.1:" + s.port("DEMO_PORT")
-	p := findProc(t, filepath.Join(s.run, "bin", "feedback-demo"))
+	p := findProc(t, filepath.Join(s.run, "bin", "feedback-demo"), s.run)
 	got, err := demo.ParseOptions(p.args[1:], func(k string) string { return p.env[k] }, io.Discard)
 	if err != nil {
 		t.Fatalf("feedback-demo %q: %v", p.args, err)
@@ -727,8 +730,8 @@ func (s *stack) stopAndCheck(t *testing.T, standIns []string) {
 	for _, n := range standIns {
 		pids = append(pids, s.record(n).PID)
 	}
-	pids = append(pids, findProc(t, filepath.Join(s.run, "bin", "feedbackd")).pid,
-		findProc(t, filepath.Join(s.run, "bin", "feedback-demo")).pid)
+	pids = append(pids, findProc(t, filepath.Join(s.run, "bin", "feedbackd"), s.run).pid,
+		findProc(t, filepath.Join(s.run, "bin", "feedback-demo"), s.run).pid)
 	if code := s.interrupt(); code != 130 {
 		t.Errorf("run.sh exited %d after SIGINT, want 130", code)
 	}
@@ -890,7 +893,7 @@ func TestRunNativeRealPrometheus(t *testing.T) {
 	if n, _ := strconv.Atoi(fmt.Sprint(vec.Data.Result[0].Value[1])); n == 0 {
 		t.Errorf("no feedbackd_ series scraped: %s", body)
 	}
-	p := findProc(t, prometheusBinary(t))
+	p := findProc(t, prometheusBinary(t), s.run)
 	s.stopAndCheck(t, []string{"loki", "grafana"})
 	if alive(p.pid) {
 		t.Errorf("prometheus (pid %d) outlived run.sh", p.pid)
