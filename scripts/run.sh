@@ -39,7 +39,8 @@ for arg in "$@"; do
 done
 
 if ! $force_native && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-  exec docker compose up --build "${passthrough[@]}"
+  # (The +-form: bash 3.2, macOS's, calls an empty array unset under set -u.)
+  exec docker compose up --build ${passthrough[@]+"${passthrough[@]}"}
 fi
 
 # ---------------------------------------------------------------------------
@@ -121,12 +122,13 @@ fi
 
 ports=(GRAFANA_PORT LOKI_PORT LOKI_GRPC_PORT PROMETHEUS_PORT FEEDBACKD_PORT DEMO_PORT)
 $with_es && ports+=(ELASTICSEARCH_PORT ELASTICSEARCH_TRANSPORT_PORT)
-declare -A port_owner=()
 for v in "${ports[@]}"; do
   p=${!v}
   [[ $p =~ ^[1-9][0-9]{0,4}$ ]] && [ "$p" -le 65535 ] || die "$v=$p is not a port number"
-  [ -z "${port_owner[$p]:-}" ] || die "$v and ${port_owner[$p]} are both $p"
-  port_owner[$p]=$v
+  for w in "${ports[@]}"; do
+    [ "$w" != "$v" ] || break
+    [ "${!w}" != "$p" ] || die "$w and $v are both $p"
+  done
   # Something already answering there would pass the readiness checks below.
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p ($v) is in use on 127.0.0.1; stop what listens there or set $v to a free port"

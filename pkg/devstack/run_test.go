@@ -946,6 +946,30 @@ func TestRunNativeMissingBinary(t *testing.T) {
 	}
 }
 
+// A port that something already answers on would pass the readiness
+// checks: the script refuses it, naming the variable, and starts nothing.
+func TestRunNativePortInUse(t *testing.T) {
+	s := newStack(t, stackSetup{grafana: "grafana", loki: true, prometheus: true, dockerInfo: "fail"})
+	l, err := net.Listen("tcp", "127.0.0.1:"+s.port("PROMETHEUS_PORT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s.start()
+	for range s.lines {
+	}
+	<-s.exited
+	if s.exitCode != 1 {
+		t.Errorf("run.sh exited %d, want 1", s.exitCode)
+	}
+	if want := "port " + s.port("PROMETHEUS_PORT") + " (PROMETHEUS_PORT) is in use on 127.0.0.1"; !strings.Contains(s.stderr.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, s.stderr)
+	}
+	if recs, _ := filepath.Glob(filepath.Join(s.rec, "*.json")); len(recs) > 0 {
+		t.Errorf("run.sh started %v", recs)
+	}
+}
+
 // With a Docker engine it is docker compose up --build, with the
 // arguments given after the script's own flags.
 func TestRunDocker(t *testing.T) {
