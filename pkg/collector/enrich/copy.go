@@ -6,7 +6,7 @@ import (
 
 // Change is what Enrich set on one event, so that Revert can take it back.
 type Change struct {
-	Index                                         int
+	Index                                       int
 	effective, released, prompt, params, newCtx bool
 }
 
