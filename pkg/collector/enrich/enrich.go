@@ -88,12 +88,39 @@ var (
 // Attrs are what an interaction lends its feedback, plus the model it ran
 // as, which the feedback must name too.
 type Attrs struct {
-	ModelID          string          `json:"model_id"`
-	ModelVersion     string          `json:"model_version"`
-	EffectiveVersion string          `json:"effective_version,omitempty"`
-	ReleasedAt       string          `json:"released_at,omitempty"`
-	PromptVersion    string          `json:"prompt_version,omitempty"`
-	Params           json.RawMessage `json:"params,omitempty"`
+	ModelID, ModelVersion                       string
+	EffectiveVersion, ReleasedAt, PromptVersion string
+	Params                                      json.RawMessage
+}
+
+// append writes a as six length-prefixed fields. A record is read for
+// every feedback event, and decoding JSON with reflection was most of the
+// cost of enriching one.
+func (a Attrs) append(b []byte) []byte {
+	for _, f := range []string{a.ModelID, a.ModelVersion, a.EffectiveVersion, a.ReleasedAt, a.PromptVersion, string(a.Params)} {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// parseAttrs reads what append wrote; the strings are copies (bbolt's
+// memory is valid only inside its transaction).
+func parseAttrs(b []byte) (Attrs, bool) {
+	var f [6]string
+	for i := range f {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return Attrs{}, false
+		}
+		f[i] = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	a := Attrs{ModelID: f[0], ModelVersion: f[1], EffectiveVersion: f[2], ReleasedAt: f[3], PromptVersion: f[4]}
+	if f[5] != "" {
+		a.Params = json.RawMessage(f[5])
+	}
+	return a, len(b) == 0
 }
 
 func attrsOf(e *feedback.Event) (Attrs, bool) {
@@ -367,11 +394,7 @@ func (x *Index) apply(entries []spool.Entry) error {
 		if !worth {
 			continue
 		}
-		b, err := json.Marshal(a)
-		if err != nil {
-			return err
-		}
-		puts = append(puts, put{corr: []byte(e.CorrelationID), rec: record{received: en.Received.UnixNano(), seq: en.Seq, attrs: b}})
+		puts = append(puts, put{corr: []byte(e.CorrelationID), rec: record{received: en.Received.UnixNano(), seq: en.Seq, attrs: a.append(nil)}})
 	}
 	last := entries[len(entries)-1].Seq
 	stored, count := x.stored.Load(), x.entries.Load()
@@ -552,9 +575,9 @@ func (x *Index) Lookup(ids []string) (map[string]Attrs, error) {
 			if !ok || r.received < horizon {
 				continue
 			}
-			var a Attrs
-			if err := json.Unmarshal(r.attrs, &a); err != nil {
-				return fmt.Errorf("enrichment record of %q: %w", id, err)
+			a, ok := parseAttrs(r.attrs)
+			if !ok {
+				return fmt.Errorf("enrichment record of %q is corrupt", id)
 			}
 			out[id] = a
 		}

@@ -248,7 +248,7 @@ func TestRunAppliesAndAcknowledges(t *testing.T) {
 // Interactions older than the retention are forgotten, and beyond the size
 // bound the oldest go first; each eviction is counted by reason.
 func TestRetentionAndSizeBound(t *testing.T) {
-	f := open(t, t.TempDir(), enrich.Options{Retention: time.Hour, MaxBytes: 1200})
+	f := open(t, t.TempDir(), enrich.Options{Retention: time.Hour, MaxBytes: 700})
 	for i := 0; i < 6; i++ {
 		f.spoolEvents(t, strings.ReplaceAll(interactionA, "corr-a", fmt.Sprintf("corr-%d", i)))
 	}
@@ -262,7 +262,7 @@ func TestRetentionAndSizeBound(t *testing.T) {
 			kept = append(kept, i)
 		}
 	}
-	// One record is about 260 bytes; 1200 keep the newest four.
+	// One record costs 163 bytes (record, expiry entry, keys); 700 keep four.
 	if fmt.Sprint(kept) != "[2 3 4 5]" {
 		t.Errorf("kept %v, want the newest [2 3 4 5]", kept)
 	}
