@@ -75,6 +75,10 @@ type Config struct {
 	OTLPPositiveScore           float64
 	OTLPNegativeScore           float64
 
+	Enrich          bool
+	EnrichRetention time.Duration
+	EnrichMaxBytes  int64
+
 	DeliveryBatchSize   int
 	DeliveryBatchBytes  int
 	DeliveryConcurrency int
@@ -292,6 +296,12 @@ var Options = []Option{
 	{Name: "otlp-negative-score", Default: strconv.FormatFloat(otlp.DefaultNegativeScore, 'g', -1, 64),
 		Help: "OTLP: an evaluation score below this is negative; between the two thresholds, neutral",
 		set:  number(func(c *Config) *float64 { return &c.OTLPNegativeScore })},
+	{Name: "enrich", Default: "true", Help: "copy model.effective_version, model.released_at, context.prompt_version and context.params from accepted interactions onto later feedback with the same correlation id that lacks them (docs/enrichment.md); the index is <spool-dir>/enrich.db",
+		set: boolean(func(c *Config) *bool { return &c.Enrich })},
+	{Name: "enrich-retention", Default: "168h", Help: "how long an interaction is remembered for enrichment after it was received",
+		set: duration(func(c *Config) *time.Duration { return &c.EnrichRetention })},
+	{Name: "enrich-max-bytes", Default: "256MiB", Help: "bound on the enrichment index's records; beyond it the oldest interactions are forgotten first",
+		set: func(c *Config, v string) error { n, err := ParseBytes(v); c.EnrichMaxBytes = n; return err }},
 	{Name: "delivery-batch-size", Default: "500", Help: "most events per push/bulk request to a sink",
 		set: positiveInt(func(c *Config) *int { return &c.DeliveryBatchSize })},
 	{Name: "delivery-batch-bytes", Default: "4MiB", Help: "a batch is also cut once its events add up to this many bytes (1KiB to 64MiB)",
@@ -492,7 +502,8 @@ func (c *Config) Redacted() map[string]any {
 		"escalate": c.EscalateURL != "", "escalation_targets": c.Escalation.targetTypes(), "escalate_severity": c.EscalateSeverity, "escalate_system": c.EscalateSystem,
 		"grafana_url": c.GrafanaURL,
 		"notify":      c.NotifyURL != "", "notify_channel": c.NotifyChannel, "notify_lookback": c.NotifyLookback.String(),
-		"notify_source":       c.NotifySource,
+		"notify_source": c.NotifySource,
+		"enrich":        c.Enrich, "enrich_retention": c.EnrichRetention.String(), "enrich_max_bytes": c.EnrichMaxBytes,
 		"delivery_batch_size": c.DeliveryBatchSize, "delivery_batch_bytes": c.DeliveryBatchBytes,
 		"delivery_concurrency": c.DeliveryConcurrency, "delivery_timeout": c.DeliveryTimeout.String(),
 		"shutdown_timeout":         c.ShutdownTimeout.String(),
