@@ -1,0 +1,306 @@
+// <feedback-thumbs> in Debian's chromium (playwright-core) against the real feedbackd, built from this checkout and
+// started on loopback with a browser token and a CORS allow-list, delivering to a recording Loki stand-in. Each flow
+// ends with what Loki received: exactly one event, field by field. Run: npm run test:browser (after npm run build).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createRequire } from 'node:module';
+import { TOKEN, launchChromium, startStack } from './harness.mjs';
+
+const require = createRequire(import.meta.url);
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const MODEL = { id: 'support-bot', version: '2026-11-18.3' };
+
+describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
+  let tmp;
+  let stack;
+  let browser;
+  let n = 0;
+
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'feedbackloop-sdk-'));
+    stack = await startStack(tmp);
+    browser = await launchChromium();
+    // Nothing leaves the machine.
+    await browser.context.route(
+      (url) => url.hostname !== '127.0.0.1',
+      (route) => route.abort()
+    );
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.close();
+    fs.rmSync(tmp, { recursive: true, force: true });
+    assert.deepEqual(stack?.loki.problems ?? [], [], 'the Loki stand-in was asked what Loki does not take');
+  });
+
+  /** A page with one widget for a fresh correlation id; console errors and page errors are collected. */
+  async function open({ origin = stack.allowed.url, attrs = {} } = {}) {
+    const cid = `4bf92f3577b34da6a3ce929d0e0e${String(++n).padStart(4, '0')}`;
+    const q = new URLSearchParams({
+      endpoint: stack.feedbackd.base,
+      token: TOKEN,
+      'correlation-id': cid,
+      'model-id': MODEL.id,
+      'model-version': MODEL.version,
+      'user-id': 'u-1234',
+      ...attrs,
+    });
+    const page = await browser.context.newPage();
+    const consoleErrors = [];
+    const pageErrors = [];
+    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${origin}/?${q}`);
+    await page.waitForFunction(() => customElements.get('feedback-thumbs'));
+    return { page, cid, consoleErrors, pageErrors };
+  }
+
+  /** The events Loki holds for cid once feedbackd has delivered everything it accepted. */
+  async function delivered(cid) {
+    await stack.feedbackd.drained();
+    return stack.loki.entries.filter((e) => e.event.correlation_id === cid);
+  }
+
+  async function onlyEvent(cid) {
+    const got = await delivered(cid);
+    assert.equal(got.length, 1, `want exactly one event for ${cid}, Loki has ${JSON.stringify(got, null, 1)}`);
+    const [{ event, labels }] = got;
+    assert.equal(labels, `{kind="feedback", model_id="${MODEL.id}", model_version="${MODEL.version}", sentiment="${event.sentiment}", service_name="model-feedback"}`);
+    assert.match(event.feedback_id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
+    assert.match(event.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    // What feedbackd fills in is checked above; the rest must be exactly what the person said.
+    const { feedback_id, timestamp, severity, ...rest } = event;
+    return { rest, severity };
+  }
+
+  const sentEvents = (page) => page.evaluate(() => window.sent.length);
+
+  it('mouse: thumbs-down, two reasons and a comment make one modal event', async () => {
+    const { page, cid, consoleErrors, pageErrors } = await open();
+    await page.getByRole('button', { name: 'Bad answer' }).click();
+    const dialog = page.getByRole('dialog', { name: 'What went wrong?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Made things up' }).click();
+    await dialog.getByRole('button', { name: 'Incorrect' }).click();
+    await dialog.getByRole('textbox', { name: 'Tell us more (optional)' }).fill('The refund window is 14 days, not 5. ✓');
+    assert.equal(await dialog.getByText('40 / 4096 bytes', { exact: true }).count(), 1, 'the counter counts UTF-8 bytes');
+    await dialog.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('status').filter({ hasText: 'Thanks for your feedback!' }).waitFor();
+    assert.equal(await sentEvents(page), 1);
+    const { rest, severity } = await onlyEvent(cid);
+    assert.deepEqual(rest, {
+      schema: 'feedback/v1',
+      kind: 'feedback',
+      correlation_id: cid,
+      model: MODEL,
+      sentiment: 'negative',
+      reason: 'hallucination',
+      tags: ['hallucination', 'factually_incorrect'],
+      comment: 'The refund window is 14 days, not 5. ✓',
+      source: 'modal',
+      user: { id: 'u-1234' },
+    });
+    assert.equal(severity, 'warning');
+    // The thumbs are now spent: another click sends nothing.
+    await page.getByRole('button', { name: 'Bad answer' }).click();
+    await page.getByRole('button', { name: 'Good answer' }).click();
+    assert.equal((await delivered(cid)).length, 1);
+    assert.equal(await page.getByRole('dialog').count(), 0);
+    assert.deepEqual([consoleErrors, pageErrors], [[], []]);
+    await page.close();
+  });
+
+  it('keyboard only: Tab, Enter, Space; focus stays in the dialog and comes back', async () => {
+    const { page, cid, consoleErrors } = await open();
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.getElementById('w').shadowRoot.activeElement;
+        return el ? el.getAttribute('aria-label') || el.textContent.trim() || el.tagName : null;
+      });
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Good answer');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Bad answer');
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'What went wrong?' }).waitFor();
+    assert.equal(await focused(), 'Incorrect', 'the first reason has focus when the dialog opens');
+    await page.keyboard.press('Space');
+    await page.keyboard.press('Tab'); // Made things up
+    await page.keyboard.press('Tab'); // Offensive
+    assert.equal(await focused(), 'Offensive');
+    await page.keyboard.press('Enter');
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('Tab'); // Not helpful, Formatting, Other, the comment
+    }
+    assert.equal(await focused(), 'TEXTAREA');
+    await page.keyboard.type('Rude and wrong.');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Skip');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Send');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Close', 'Tab past the last control wraps to the first one of the dialog');
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await focused(), 'Send', 'Shift+Tab wraps back');
+    await page.keyboard.press('Enter');
+    await page.getByRole('status').filter({ hasText: 'Thanks for your feedback!' }).waitFor();
+    assert.equal(await focused(), 'Bad answer', 'focus returns to the thumb that opened the dialog');
+    const { rest, severity } = await onlyEvent(cid);
+    assert.deepEqual(rest, {
+      schema: 'feedback/v1',
+      kind: 'feedback',
+      correlation_id: cid,
+      model: MODEL,
+      sentiment: 'negative',
+      reason: 'factually_incorrect',
+      tags: ['factually_incorrect', 'offensive'],
+      comment: 'Rude and wrong.',
+      source: 'modal',
+      user: { id: 'u-1234' },
+    });
+    assert.equal(severity, 'critical', 'feedbackd derives critical from offensive');
+    assert.deepEqual(consoleErrors, []);
+    await page.close();
+  });
+
+  it('a dismissed dialog (Escape) records a plain thumbs-down', async () => {
+    const { page, cid } = await open();
+    await page.getByRole('button', { name: 'Bad answer' }).click();
+    const dialog = page.getByRole('dialog', { name: 'What went wrong?' });
+    await dialog.getByRole('button', { name: 'Offensive' }).click();
+    await page.keyboard.press('Escape');
+    await page.getByRole('status').filter({ hasText: 'Thanks for your feedback!' }).waitFor();
+    assert.equal(await page.getByRole('dialog').count(), 0);
+    const { rest } = await onlyEvent(cid);
+    assert.deepEqual(rest, {
+      schema: 'feedback/v1',
+      kind: 'feedback',
+      correlation_id: cid,
+      model: MODEL,
+      sentiment: 'negative',
+      source: 'thumbs',
+      user: { id: 'u-1234' },
+    });
+    await page.close();
+  });
+
+  it('Skip records a plain thumbs-down too, and comment="off" hides the comment', async () => {
+    const { page, cid } = await open({ attrs: { comment: 'off', reasons: 'latency,other' } });
+    await page.getByRole('button', { name: 'Bad answer' }).click();
+    const dialog = page.getByRole('dialog', { name: 'What went wrong?' });
+    await dialog.waitFor();
+    assert.equal(await dialog.getByRole('textbox').count(), 0);
+    assert.deepEqual(await dialog.getByRole('group', { name: 'Reasons' }).getByRole('button').allTextContents(), ['Too slow', 'Other']);
+    await dialog.getByRole('button', { name: 'Skip' }).click();
+    await page.getByRole('status').filter({ hasText: 'Thanks for your feedback!' }).waitFor();
+    const { rest } = await onlyEvent(cid);
+    assert.equal(rest.source, 'thumbs');
+    assert.equal(rest.sentiment, 'negative');
+    assert.equal(rest.reason, undefined);
+    await page.close();
+  });
+
+  it('a page closed right after the click still delivers (keepalive)', async () => {
+    const { page, cid } = await open();
+    await page.getByRole('button', { name: 'Good answer' }).click();
+    // No wait for the answer: the page is gone before feedbackd can have replied.
+    await page.close({ runBeforeUnload: false });
+    let got = [];
+    for (let i = 0; i < 200 && got.length === 0; i++) {
+      got = await delivered(cid);
+      if (!got.length) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.equal(got.length, 1, 'the thumbs-up of the closed page reached Loki once');
+    const { rest } = await onlyEvent(cid);
+    assert.deepEqual(rest, {
+      schema: 'feedback/v1',
+      kind: 'feedback',
+      correlation_id: cid,
+      model: MODEL,
+      sentiment: 'positive',
+      source: 'thumbs',
+      user: { id: 'u-1234' },
+    });
+  });
+
+  it('an origin not in cors-origins shows the error state and a console error', async () => {
+    const { page, cid, consoleErrors } = await open({ origin: stack.other.url });
+    await page.getByRole('button', { name: 'Good answer' }).click();
+    const alert = page.getByRole('alert');
+    // The client retries a request the browser refused (CORS refusals look like network errors) before giving up.
+    await alert.waitFor({ timeout: 30_000 });
+    assert.match(await alert.textContent(), /^Feedback not sent: could not reach feedbackd at .*\/v1\/feedback: .*is not in feedbackd's cors-origins\)$/);
+    assert.deepEqual(await page.evaluate(() => window.failed.map((f) => f.status)), [0]);
+    assert.ok(
+      consoleErrors.some((e) => e.startsWith('feedback-thumbs: feedback was not recorded: could not reach feedbackd')),
+      `console errors: ${consoleErrors}`
+    );
+    assert.ok((await stack.feedbackd.metric('feedbackd_ingest_requests_total', { code: '403' })) >= 1, 'feedbackd refused the preflight');
+    assert.equal((await delivered(cid)).length, 0);
+    await page.close();
+  });
+
+  it('a wrong token shows feedbackd\'s refusal at once, not retried', async () => {
+    const { page, cid, consoleErrors } = await open({ attrs: { token: 'not-a-token' } });
+    const before401 = await stack.feedbackd.metric('feedbackd_ingest_requests_total', { code: '401' });
+    await page.getByRole('button', { name: 'Good answer' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    assert.equal(await alert.textContent(), 'Feedback not sent: feedbackd refused POST /v1/feedback (HTTP 401): missing or invalid bearer token');
+    assert.equal((await stack.feedbackd.metric('feedbackd_ingest_requests_total', { code: '401' })) - before401, 1);
+    assert.ok(consoleErrors.some((e) => e.includes('HTTP 401')), `console errors: ${consoleErrors}`);
+    assert.equal((await delivered(cid)).length, 0);
+    // The buttons stay usable so the person can try again.
+    assert.equal(await page.getByRole('button', { name: 'Good answer' }).getAttribute('aria-disabled'), 'false');
+    await page.close();
+  });
+
+  it('roles, names and focus pass axe, closed and open; labels in another language', async () => {
+    const { page } = await open({
+      attrs: {
+        labels: JSON.stringify({ up: 'Gute Antwort', down: 'Schlechte Antwort', title: 'Was war falsch?', tags: { hallucination: 'Erfunden' } }),
+      },
+    });
+    await page.addScriptTag({ content: axeSource });
+    const axe = () =>
+      page.evaluate(async () => {
+        const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] });
+        return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+      });
+    assert.deepEqual(await axe(), []);
+    assert.equal(await page.getByRole('group', { name: 'Rate this answer' }).count(), 1);
+    assert.equal(await page.getByRole('button', { name: 'Gute Antwort', pressed: false }).count(), 1);
+    await page.getByRole('button', { name: 'Schlechte Antwort' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Was war falsch?' });
+    await dialog.waitFor();
+    assert.equal(await dialog.evaluate((d) => d.matches(':modal')), true, 'a modal dialog: the page behind is inert');
+    await dialog.getByRole('button', { name: 'Erfunden' }).click();
+    assert.equal(await dialog.getByRole('button', { name: 'Erfunden', pressed: true }).count(), 1);
+    assert.equal(await dialog.getByRole('textbox', { name: 'Tell us more (optional)' }).getAttribute('aria-describedby'), 'fn');
+    assert.deepEqual(await axe(), []);
+    await page.close();
+  });
+
+  it('timing: thumbs-down to feedbackd\'s 202 in three actions', async () => {
+    const { page, cid } = await open();
+    const accepted = page.waitForResponse((r) => r.url().endsWith('/v1/feedback') && r.request().method() === 'POST');
+    const start = performance.now();
+    await page.getByRole('button', { name: 'Bad answer' }).click(); // 1
+    await page.getByRole('button', { name: 'Not helpful' }).click(); // 2
+    await page.getByRole('button', { name: 'Send' }).click(); // 3
+    const res = await accepted;
+    const ms = performance.now() - start;
+    assert.equal(res.status(), 202);
+    console.log(`timing: thumbs-down click to feedbackd's 202 in 3 actions (scripted user): ${ms.toFixed(0)} ms`);
+    const { rest } = await onlyEvent(cid);
+    assert.equal(rest.reason, 'not_helpful');
+    await page.close();
+  });
+});
