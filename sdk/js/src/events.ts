@@ -38,7 +38,7 @@ export interface Context {
   system_prompt?: string;
   input?: string;
   output?: string;
-  params?: Record<string, number | string | boolean>;
+  params?: Record<string, number | string>;
   prompt_version?: string;
 }
 
@@ -58,6 +58,8 @@ interface Common {
   user?: User;
   /** At most 32 keys. */
   attributes?: Record<string, string>;
+  /** The execution's snapshot; usually sent once, as an interaction, and joined by correlation_id. */
+  context?: Context;
 }
 
 /** A user's reaction (DESIGN §2 kind feedback). */
@@ -79,7 +81,6 @@ export interface FeedbackEvent extends Common {
 /** The snapshot of one model answer (DESIGN §2 kind interaction). */
 export interface InteractionEvent extends Common {
   kind?: 'interaction';
-  context?: Context;
 }
 
 /** One problem feedbackd found, naming the event (its index in the request) and the field. */
