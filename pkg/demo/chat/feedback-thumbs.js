@@ -11,7 +11,7 @@ button:focus-visible,textarea:focus-visible{outline:2px solid var(--feedback-foc
 .t[aria-pressed=true]{color:var(--feedback-accent,#2563eb);border-color:currentColor}
 .t[aria-disabled=true]{cursor:default}
 .s{font-size:.85em;color:var(--feedback-muted,#6b7280);margin-left:4px}
-.e{color:var(--feedback-error,#b91c1c)}
+.e,.n.e{color:var(--feedback-error,#b91c1c)}
 dialog{box-sizing:border-box;width:min(26rem,calc(100vw - 2rem));border:1px solid var(--feedback-border,#d1d5db);border-radius:var(--feedback-radius,8px);background:var(--feedback-bg,#fff);color:var(--feedback-text,#111827);padding:1rem 1.25rem;font:var(--feedback-font,inherit);box-shadow:0 10px 30px rgba(0,0,0,.2)}
 dialog::backdrop{background:var(--feedback-backdrop,rgba(0,0,0,.35))}
 .h{display:flex;justify-content:space-between;align-items:center;gap:8px}

@@ -90,7 +90,7 @@ export function buildFeedbackd(dir) {
   return bin;
 }
 
-async function freePort() {
+export async function freePort() {
   const s = http.createServer();
   const url = await listen(s);
   await new Promise((r) => s.close(r));
@@ -226,8 +226,13 @@ export async function launchChromium() {
   };
 }
 
-/** The one stack the tests run: Loki stand-in, feedbackd with a browser token for allowed's origin, pages. */
-export async function startStack(tmp) {
+export const SERVER_TOKEN = 'widget-test-server-token';
+
+/**
+ * The one stack the tests run: Loki stand-in, feedbackd with a browser token for allowed's origin (and
+ * extraOrigins), pages.
+ */
+export async function startStack(tmp, extraOrigins = []) {
   const loki = await startLoki();
   const allowed = await startPages();
   const other = await startPages();
@@ -236,17 +241,18 @@ export async function startStack(tmp) {
     '--loki-url',
     loki.url,
     '--tokens',
-    'widget-test-server-token',
+    SERVER_TOKEN,
     '--browser-tokens',
     TOKEN,
     '--cors-origins',
-    allowed.url,
+    [allowed.url, ...extraOrigins].join(','),
   ]);
   return {
     loki,
     allowed,
     other,
     feedbackd,
+    bin,
     async close() {
       await feedbackd.stop();
       await Promise.all([loki.close(), allowed.close(), other.close()]);

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createRequire } from 'node:module';
-import { TOKEN, launchChromium, startStack } from './harness.mjs';
+import { spawn, spawnSync } from 'node:child_process';
+import { SERVER_TOKEN, TOKEN, freePort, launchChromium, repo, startStack } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -19,10 +20,12 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
   let stack;
   let browser;
   let n = 0;
+  let demoPort;
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'feedbackloop-sdk-'));
-    stack = await startStack(tmp);
+    demoPort = await freePort();
+    stack = await startStack(tmp, [`http://127.0.0.1:${demoPort}`]);
     browser = await launchChromium();
     // Nothing leaves the machine.
     await browser.context.route(
@@ -107,8 +110,10 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     });
     assert.equal(severity, 'warning');
     // The thumbs are now spent: another click sends nothing.
-    await page.getByRole('button', { name: 'Bad answer' }).click();
-    await page.getByRole('button', { name: 'Good answer' }).click();
+    // (aria-disabled keeps them focusable; playwright would wait for them to be enabled, so force the clicks.)
+    await page.getByRole('button', { name: 'Bad answer' }).click({ force: true });
+    await page.getByRole('button', { name: 'Good answer' }).click({ force: true });
+    assert.equal(await page.getByRole('button', { name: 'Good answer' }).getAttribute('aria-disabled'), 'true');
     assert.equal((await delivered(cid)).length, 1);
     assert.equal(await page.getByRole('dialog').count(), 0);
     assert.deepEqual([consoleErrors, pageErrors], [[], []]);
@@ -283,8 +288,16 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     assert.equal(await dialog.evaluate((d) => d.matches(':modal')), true, 'a modal dialog: the page behind is inert');
     await dialog.getByRole('button', { name: 'Erfunden' }).click();
     assert.equal(await dialog.getByRole('button', { name: 'Erfunden', pressed: true }).count(), 1);
-    assert.equal(await dialog.getByRole('textbox', { name: 'Tell us more (optional)' }).getAttribute('aria-describedby'), 'fn');
+    const comment = dialog.getByRole('textbox', { name: 'Tell us more (optional)' });
+    assert.equal(await comment.getAttribute('aria-describedby'), 'fn');
     assert.deepEqual(await axe(), []);
+    // Over 4 KiB (UTF-8) the comment is marked invalid, the counter says so and Send is off.
+    await comment.fill('é'.repeat(2049));
+    assert.equal(await comment.getAttribute('aria-invalid'), 'true');
+    assert.equal(await dialog.getByText('4098 / 4096 bytes The comment is too long.', { exact: true }).count(), 1);
+    assert.equal(await dialog.getByRole('button', { name: 'Send' }).isDisabled(), true);
+    await comment.fill('é'.repeat(2048));
+    assert.equal(await dialog.getByRole('button', { name: 'Send' }).isDisabled(), false);
     await page.close();
   });
 
@@ -302,5 +315,57 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     const { rest } = await onlyEvent(cid);
     assert.equal(rest.reason, 'not_helpful');
     await page.close();
+  });
+
+  it('the demo\'s chat page: a question, its answer, a thumbs-down with a reason, joined in feedbackd', async () => {
+    const bin = path.join(tmp, 'feedback-demo');
+    const build = spawnSync('go', ['build', '-o', bin, './pkg/cmd/feedback-demo'], { cwd: repo, encoding: 'utf8' });
+    assert.equal(build.status, 0, build.stderr);
+    const log = [];
+    // A slow simulated traffic beside the person: the chat is what this test is about.
+    const demo = spawn(bin, ['-listen', `127.0.0.1:${demoPort}`, '-feedbackd-url', stack.feedbackd.base, '-token', SERVER_TOKEN,
+      '-widget-token', TOKEN, '-rate', '0.01', '-resolve-after', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    demo.stderr.on('data', (d) => log.push(String(d)));
+    try {
+      const page = await browser.context.newPage();
+      const consoleErrors = [];
+      page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+      for (let i = 0; ; i++) {
+        try {
+          await page.goto(`http://127.0.0.1:${demoPort}/`);
+          break;
+        } catch (err) {
+          assert.ok(i < 100, `feedback-demo did not serve its chat page: ${err.message}\n${log.join('')}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await page.getByRole('textbox', { name: 'Your question' }).fill('Can I return opened headphones?');
+      await page.getByRole('button', { name: 'Send', exact: true }).click();
+      await page.getByRole('button', { name: 'Bad answer' }).click();
+      await page.getByRole('dialog', { name: 'What went wrong?' }).getByRole('button', { name: 'Not helpful' }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Send' }).click();
+      await page.getByRole('status').filter({ hasText: 'Thanks for your feedback!' }).waitFor();
+      const cid = await page.locator('feedback-thumbs').getAttribute('correlation-id');
+      const user = await page.locator('feedback-thumbs').getAttribute('user-id');
+      const got = await delivered(cid);
+      assert.deepEqual(got.map((e) => e.event.kind).sort(), ['feedback', 'interaction']);
+      const interaction = got.find((e) => e.event.kind === 'interaction').event;
+      const fbk = got.find((e) => e.event.kind === 'feedback').event;
+      assert.equal(interaction.context.input, 'Can I return opened headphones?');
+      assert.equal(await page.locator('.bot p').first().textContent(), interaction.context.output);
+      assert.deepEqual(fbk.model, { id: interaction.model.id, version: interaction.model.version });
+      assert.match(interaction.model.effective_version, /^ev-[0-9a-f]+$/, 'feedbackd hashed the snapshot\'s context');
+      assert.deepEqual([fbk.sentiment, fbk.reason, fbk.source, fbk.user.id], ['negative', 'not_helpful', 'modal', user]);
+      assert.match(user, /^visitor-[0-9a-z]+$/);
+      assert.deepEqual(consoleErrors, []);
+      await page.screenshot({ path: path.join(tmp, 'chat.png') });
+      if (process.env.SCREENSHOTS) {
+        fs.mkdirSync(process.env.SCREENSHOTS, { recursive: true });
+        fs.copyFileSync(path.join(tmp, 'chat.png'), path.join(process.env.SCREENSHOTS, '8-demo-chat.png'));
+      }
+      await page.close();
+    } finally {
+      demo.kill('SIGTERM');
+    }
   });
 });
