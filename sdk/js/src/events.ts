@@ -62,7 +62,7 @@ interface Common {
   context?: Context;
 }
 
-/** A user's reaction (DESIGN §2 kind feedback). */
+/** A user's reaction: an event of kind feedback. */
 export interface FeedbackEvent extends Common {
   kind?: 'feedback';
   /** The idempotency key; the client makes a ULID when absent so that retries are recognised. */
@@ -78,7 +78,7 @@ export interface FeedbackEvent extends Common {
   edit?: Edit;
 }
 
-/** The snapshot of one model answer (DESIGN §2 kind interaction). */
+/** The snapshot of one model answer: an event of kind interaction. */
 export interface InteractionEvent extends Common {
   kind?: 'interaction';
 }
