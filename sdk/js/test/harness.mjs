@@ -82,6 +82,40 @@ export async function startLoki() {
   return { url, entries, problems, close: () => new Promise((r) => server.close(r)) };
 }
 
+/**
+ * A slow network in front of target: CORS preflights are answered only after delay ms, so a page can be closed
+ * while its request is still on the way. A request whose client went away before it was forwarded is dropped, as
+ * it would be on a real network, and listed in dropped.
+ */
+export async function startSlowProxy(target, delay) {
+  const stats = { dropped: [], forwarded: [] };
+  const server = http.createServer(async (req, res) => {
+    let gone = false;
+    res.on('close', () => (gone ||= !res.writableFinished));
+    const body = await readBody(req);
+    if (req.method === 'OPTIONS') {
+      await new Promise((r) => setTimeout(r, delay));
+    }
+    if (gone) {
+      stats.dropped.push(req.method);
+      return;
+    }
+    const headers = {};
+    for (const h of ['origin', 'authorization', 'content-type', 'access-control-request-method', 'access-control-request-headers']) {
+      if (req.headers[h]) {
+        headers[h] = req.headers[h];
+      }
+    }
+    const up = await fetch(target + req.url, { method: req.method, headers, body: req.method === 'POST' ? body : undefined });
+    stats.forwarded.push(`${req.method} ${up.status}`);
+    const out = {};
+    up.headers.forEach((v, k) => (out[k] = v));
+    res.writeHead(up.status, out).end(Buffer.from(await up.arrayBuffer()));
+  });
+  const url = await listen(server);
+  return { url, stats, close: () => new Promise((r) => server.close(r)) };
+}
+
 /** Builds pkg/cmd/feedbackd into dir (Go's build cache makes a rebuild cheap). */
 export function buildFeedbackd(dir) {
   const bin = path.join(dir, 'feedbackd');
@@ -164,7 +198,7 @@ export const TOKEN = 'widget-test-browser-token';
 
 /** The test page: one answer with a <feedback-thumbs>, its attributes taken from the query string. */
 const PAGE = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Support chat</title>
+<html lang="en"><head><meta charset="utf-8"><title>Support chat</title><link rel="icon" href="data:,">
 <style>body{font:15px system-ui,sans-serif;margin:2rem;color:#111827}.answer{max-width:34rem;padding:12px 16px;border:1px solid #e5e7eb;border-radius:12px;background:#f9fafb}</style>
 </head><body><main><h1>Support chat</h1>
 <div class="answer"><p>Your refund is sent to the original payment method within 5 business days of the parcel reaching our warehouse.</p>
