@@ -13,7 +13,14 @@ const dist = path.join(root, 'dist');
 fs.rmSync(dist, { recursive: true, force: true });
 
 // tsconfig named: esbuild would otherwise also read the plugin's, up the tree.
-const common = { tsconfig: path.join(root, 'tsconfig.json'), bundle: true, minify: true, target: 'es2020', legalComments: 'none', logLevel: 'warning' };
+const common = {
+  tsconfig: path.join(root, 'tsconfig.json'),
+  bundle: true,
+  minify: true,
+  target: 'es2020',
+  legalComments: 'none',
+  logLevel: 'warning',
+};
 await esbuild.build({
   ...common,
   entryPoints: ['src/client.ts', 'src/widget.ts'].map((f) => path.join(root, f)),
@@ -44,7 +51,11 @@ for (const [name, files] of [
   ['client.js + chunks (ES module: client)', moduleFiles(dist, 'client.js')],
 ]) {
   const s = measure(files);
-  const inBudget = name.includes('widget') ? (s.gzip <= BUDGET ? ' (budget 12288: ok)' : ' OVER THE BUDGET OF 12288') : '';
+  const inBudget = name.includes('widget')
+    ? s.gzip <= BUDGET
+      ? ' (budget 12288: ok)'
+      : ' OVER THE BUDGET OF 12288'
+    : '';
   over ||= s.gzip > BUDGET;
   console.log(`${name}: ${s.minified} bytes minified, ${s.gzip} bytes minified + gzip${inBudget}`);
 }

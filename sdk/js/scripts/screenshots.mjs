@@ -58,12 +58,30 @@ try {
 
   page = await open(stack.allowed.url, {
     labels: JSON.stringify({
-      group: 'Diese Antwort bewerten', up: 'Gute Antwort', down: 'Schlechte Antwort', title: 'Was war falsch?', reasons: 'Gründe',
-      comment: 'Mehr dazu (optional)', submit: 'Senden', dismiss: 'Überspringen', close: 'Schließen', sent: 'Danke!',
-      tags: { factually_incorrect: 'Falsch', hallucination: 'Erfunden', offensive: 'Beleidigend', not_helpful: 'Nicht hilfreich', formatting_error: 'Formatierung', other: 'Anderes' },
+      group: 'Diese Antwort bewerten',
+      up: 'Gute Antwort',
+      down: 'Schlechte Antwort',
+      title: 'Was war falsch?',
+      reasons: 'Gründe',
+      comment: 'Mehr dazu (optional)',
+      submit: 'Senden',
+      dismiss: 'Überspringen',
+      close: 'Schließen',
+      sent: 'Danke!',
+      tags: {
+        factually_incorrect: 'Falsch',
+        hallucination: 'Erfunden',
+        offensive: 'Beleidigend',
+        not_helpful: 'Nicht hilfreich',
+        formatting_error: 'Formatierung',
+        other: 'Anderes',
+      },
     }),
   });
-  await page.addStyleTag({ content: 'feedback-thumbs{--feedback-accent:#7c3aed;--feedback-radius:2px;--feedback-font:15px Georgia,serif} feedback-thumbs::part(dialog){background:#faf5ff}' });
+  await page.addStyleTag({
+    content:
+      'feedback-thumbs{--feedback-accent:#7c3aed;--feedback-radius:2px;--feedback-font:15px Georgia,serif} feedback-thumbs::part(dialog){background:#faf5ff}',
+  });
   await page.getByRole('button', { name: 'Schlechte Antwort' }).click();
   await page.getByRole('button', { name: 'Erfunden' }).click();
   await shot(page, '7-german-themed-dialog.png', true);

@@ -207,7 +207,12 @@ export class Client {
           typeof answer?.error === 'string' ? answer.error : text.trim().slice(0, 200) || res.statusText || 'no body';
         const details = Array.isArray(answer?.details) ? (answer.details as FieldError[]) : [];
         const retriable = RETRIABLE.includes(status);
-        failure = new FeedbackError(`feedbackd refused POST ${path} (HTTP ${status}): ${msg}`, status, details, retriable);
+        failure = new FeedbackError(
+          `feedbackd refused POST ${path} (HTTP ${status}): ${msg}`,
+          status,
+          details,
+          retriable
+        );
         if (!retriable) {
           break;
         }
@@ -267,7 +272,9 @@ function check(e: object, required: string[]): FeedbackError | undefined {
   }
   const comment = (e as FeedbackEvent).comment;
   if (comment && encoder.encode(comment).length > 4096) {
-    return new FeedbackError('comment is over 4 KiB', 0, [{ index: 0, field: 'comment', message: 'at most 4096 bytes' }]);
+    return new FeedbackError('comment is over 4 KiB', 0, [
+      { index: 0, field: 'comment', message: 'at most 4096 bytes' },
+    ]);
   }
   return undefined;
 }

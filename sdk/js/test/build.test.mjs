@@ -20,10 +20,17 @@ describe('build', () => {
   it('the standalone file defines <feedback-thumbs> and window.FeedbackLoop, and needs nothing else', () => {
     const defined = [];
     class HTMLElement {}
-    const sandbox = { HTMLElement, TextEncoder, customElements: { get: () => undefined, define: (n, c) => defined.push([n, c]) } };
+    const sandbox = {
+      HTMLElement,
+      TextEncoder,
+      customElements: { get: () => undefined, define: (n, c) => defined.push([n, c]) },
+    };
     sandbox.window = sandbox;
     vm.runInNewContext(fs.readFileSync(path.join(dist, 'feedback-thumbs.js'), 'utf8'), sandbox);
-    assert.deepEqual(defined.map(([n]) => n), ['feedback-thumbs']);
+    assert.deepEqual(
+      defined.map(([n]) => n),
+      ['feedback-thumbs']
+    );
     assert.equal(defined[0][1], sandbox.FeedbackLoop.FeedbackThumbs);
     assert.equal(typeof sandbox.FeedbackLoop.Client, 'function');
     assert.equal(typeof sandbox.FeedbackLoop.FeedbackError, 'function');

@@ -40,7 +40,8 @@ async function standIn(answers = []) {
         req.headers.authorization !== `Bearer ${TOKEN}` && `authorization ${req.headers.authorization}`,
         body === undefined && 'body is not JSON',
         Array.isArray(body) && (body.length < 2 || body.length > 1000) && `array of ${body.length} events`,
-        events.some((e) => !e || e.kind !== kind || e.schema !== 'feedback/v1') && 'an event of the wrong kind or schema',
+        events.some((e) => !e || e.kind !== kind || e.schema !== 'feedback/v1') &&
+          'an event of the wrong kind or schema',
       ].filter(Boolean);
       if (wrong.length) {
         problems.push(wrong.join(', '));
@@ -54,7 +55,9 @@ async function standIn(answers = []) {
         return;
       }
       const ids = events.map((e) => e.feedback_id ?? e.correlation_id);
-      res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: ids.length, ids }) + '\n');
+      res
+        .writeHead(202, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ accepted: ids.length, ids }) + '\n');
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -119,12 +122,24 @@ describe('@feedbackloop/client', () => {
     const all = Array.from({ length: 250 }, (_, i) => c.feedback(fb(i)));
     // The two full batches go at once; the last 50 wait for the (hour-long) interval or a flush.
     const ids = await Promise.all(all.slice(0, 200));
-    assert.deepEqual(srv.requests.map((r) => r.body.length), [100, 100]);
+    assert.deepEqual(
+      srv.requests.map((r) => r.body.length),
+      [100, 100]
+    );
     await c.flush();
-    assert.deepEqual(srv.requests.map((r) => r.body.length), [100, 100, 50]);
+    assert.deepEqual(
+      srv.requests.map((r) => r.body.length),
+      [100, 100, 50]
+    );
     const sent = srv.requests.flatMap((r) => r.body);
-    assert.deepEqual(sent.map((e) => e.correlation_id), Array.from({ length: 250 }, (_, i) => `cid-${i}`));
-    assert.deepEqual(ids.map((x) => x.id), sent.slice(0, 200).map((e) => e.feedback_id));
+    assert.deepEqual(
+      sent.map((e) => e.correlation_id),
+      Array.from({ length: 250 }, (_, i) => `cid-${i}`)
+    );
+    assert.deepEqual(
+      ids.map((x) => x.id),
+      sent.slice(0, 200).map((e) => e.feedback_id)
+    );
     assert.equal(new Set(sent.map((e) => e.feedback_id)).size, 250);
     assert.deepEqual(srv.problems, []);
     await srv.close();
@@ -134,7 +149,10 @@ describe('@feedbackloop/client', () => {
     srv = await standIn();
     const c = new Client({ endpoint: srv.url, token: TOKEN, flushInterval: 20 });
     await Promise.all([c.feedback(fb(1)), c.feedback(fb(2)), c.feedback(fb(3))]);
-    assert.deepEqual(srv.requests.map((r) => r.body.length), [3]);
+    assert.deepEqual(
+      srv.requests.map((r) => r.body.length),
+      [3]
+    );
     await srv.close();
   });
 
@@ -161,7 +179,13 @@ describe('@feedbackloop/client', () => {
     const retries = [];
     const c = new Client({ endpoint: srv.url, token: TOKEN, baseDelay: 40, onRetry: (r) => retries.push(r) });
     await c.feedback(fb(1));
-    assert.deepEqual(retries.map((r) => [r.attempt, r.status]), [[1, 0], [2, 0]]);
+    assert.deepEqual(
+      retries.map((r) => [r.attempt, r.status]),
+      [
+        [1, 0],
+        [2, 0],
+      ]
+    );
     assert.ok(retries[0].delay >= 20 && retries[0].delay <= 40, `first backoff ${retries[0].delay} in [20, 40]`);
     assert.ok(retries[1].delay >= 40 && retries[1].delay <= 80, `second backoff ${retries[1].delay} in [40, 80]`);
     assert.equal(srv.requests.length, 3);
@@ -183,8 +207,14 @@ describe('@feedbackloop/client', () => {
     await srv.close();
   });
 
-  it('surfaces a 400 with feedbackd\'s field details to every caller of the batch, without retrying', async () => {
-    const details = [{ index: 1, field: 'tags[0]', message: 'must be a taxonomy tag or a custom tag matching ^[a-z][a-z0-9_]{0,39}$, got "Bad Tag"' }];
+  it("surfaces a 400 with feedbackd's field details to every caller of the batch, without retrying", async () => {
+    const details = [
+      {
+        index: 1,
+        field: 'tags[0]',
+        message: 'must be a taxonomy tag or a custom tag matching ^[a-z][a-z0-9_]{0,39}$, got "Bad Tag"',
+      },
+    ];
     srv = await standIn([status(400, { error: 'invalid request: event 1: tags[0]: ' + details[0].message, details })]);
     const c = new Client({ endpoint: srv.url, token: TOKEN, flushInterval: 3_600_000 });
     const a = c.feedback(fb(0));
@@ -195,7 +225,10 @@ describe('@feedbackloop/client', () => {
         assert.equal(err.status, 400);
         assert.equal(err.retriable, false);
         assert.deepEqual(err.details, details);
-        assert.equal(err.message, 'feedbackd refused POST /v1/feedback (HTTP 400): invalid request: event 1: tags[0]: ' + details[0].message);
+        assert.equal(
+          err.message,
+          'feedbackd refused POST /v1/feedback (HTTP 400): invalid request: event 1: tags[0]: ' + details[0].message
+        );
         return true;
       });
     }
@@ -233,7 +266,9 @@ describe('@feedbackloop/client', () => {
         { index: 0, field: 'sentiment', message: 'required' },
       ],
     });
-    await assert.rejects(c.feedback({ ...fb(1), comment: 'é'.repeat(2049) }), { details: [{ index: 0, field: 'comment', message: 'at most 4096 bytes' }] });
+    await assert.rejects(c.feedback({ ...fb(1), comment: 'é'.repeat(2049) }), {
+      details: [{ index: 0, field: 'comment', message: 'at most 4096 bytes' }],
+    });
     await c.flush();
     assert.equal(srv.requests.length, 0);
     await srv.close();
@@ -262,7 +297,14 @@ describe('@feedbackloop/client against the real feedbackd', { timeout: 120_000 }
   let d;
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'feedbackloop-sdk-client-'));
-    d = await startFeedbackd(buildFeedbackd(tmp), ['--tokens', 'server-token', '--browser-tokens', 'browser-token', '--cors-origins', 'https://app.example.com']);
+    d = await startFeedbackd(buildFeedbackd(tmp), [
+      '--tokens',
+      'server-token',
+      '--browser-tokens',
+      'browser-token',
+      '--cors-origins',
+      'https://app.example.com',
+    ]);
   });
   after(async () => {
     await d?.stop();
@@ -282,7 +324,11 @@ describe('@feedbackloop/client against the real feedbackd', { timeout: 120_000 }
       assert.equal(r.status, 'rejected');
       assert.equal(r.reason.status, 400);
       assert.deepEqual(r.reason.details, [
-        { index: 1, field: 'tags[0]', message: 'must be a taxonomy tag or a custom tag matching ^[a-z][a-z0-9_]{0,39}$, got "Bad Tag"' },
+        {
+          index: 1,
+          field: 'tags[0]',
+          message: 'must be a taxonomy tag or a custom tag matching ^[a-z][a-z0-9_]{0,39}$, got "Bad Tag"',
+        },
       ]);
     }
   });
@@ -290,11 +336,15 @@ describe('@feedbackloop/client against the real feedbackd', { timeout: 120_000 }
   it('a wrong token is a 401 and a browser token outside a browser a 403, neither retried', async () => {
     const retries = [];
     const wrong = new Client({ endpoint: d.base, token: 'nope', onRetry: (r) => retries.push(r) });
-    await assert.rejects(wrong.feedback(fb(0)), { status: 401, message: 'feedbackd refused POST /v1/feedback (HTTP 401): missing or invalid bearer token' });
+    await assert.rejects(wrong.feedback(fb(0)), {
+      status: 401,
+      message: 'feedbackd refused POST /v1/feedback (HTTP 401): missing or invalid bearer token',
+    });
     const browser = new Client({ endpoint: d.base, token: 'browser-token', onRetry: (r) => retries.push(r) });
     await assert.rejects(browser.feedback(fb(0)), {
       status: 403,
-      message: 'feedbackd refused POST /v1/feedback (HTTP 403): browser tokens are accepted only from an allowed origin (cors-origins)',
+      message:
+        'feedbackd refused POST /v1/feedback (HTTP 403): browser tokens are accepted only from an allowed origin (cors-origins)',
     });
     assert.deepEqual(retries, []);
   });

@@ -27,7 +27,9 @@ message Timestamp { int64 seconds = 1; int32 nanos = 2; }
 const PushRequest = protobuf.parse(PUSH_PROTO).root.lookupType('logproto.PushRequest');
 
 function listen(server) {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${server.address().port}`))
+  );
 }
 
 function readBody(req) {
@@ -59,7 +61,9 @@ export async function startLoki() {
       return;
     }
     if (req.headers['content-type'] !== 'application/x-protobuf' || req.headers['content-encoding']) {
-      problems.push(`push with content-type ${req.headers['content-type']}, content-encoding ${req.headers['content-encoding']}`);
+      problems.push(
+        `push with content-type ${req.headers['content-type']}, content-encoding ${req.headers['content-encoding']}`
+      );
       res.writeHead(400).end('want application/x-protobuf, snappy block encoded, no content-encoding');
       return;
     }
@@ -101,12 +105,22 @@ export async function startSlowProxy(target, delay) {
       return;
     }
     const headers = {};
-    for (const h of ['origin', 'authorization', 'content-type', 'access-control-request-method', 'access-control-request-headers']) {
+    for (const h of [
+      'origin',
+      'authorization',
+      'content-type',
+      'access-control-request-method',
+      'access-control-request-headers',
+    ]) {
       if (req.headers[h]) {
         headers[h] = req.headers[h];
       }
     }
-    const up = await fetch(target + req.url, { method: req.method, headers, body: req.method === 'POST' ? body : undefined });
+    const up = await fetch(target + req.url, {
+      method: req.method,
+      headers,
+      body: req.method === 'POST' ? body : undefined,
+    });
     stats.forwarded.push(`${req.method} ${up.status}`);
     const out = {};
     up.headers.forEach((v, k) => (out[k] = v));
@@ -180,7 +194,10 @@ export async function startFeedbackd(bin, args) {
         if (delivered >= accepted) {
           return accepted;
         }
-        assert.ok(i < 400, `feedbackd delivered ${delivered} of ${accepted} events to Loki within 20 s:\n${log.join('')}`);
+        assert.ok(
+          i < 400,
+          `feedbackd delivered ${delivered} of ${accepted} events to Loki within 20 s:\n${log.join('')}`
+        );
         await new Promise((r) => setTimeout(r, 50));
       }
     },
@@ -219,7 +236,9 @@ export async function startPages() {
     if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
     } else if (url.pathname === '/feedback-thumbs.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript' }).end(fs.readFileSync(path.join(dist, 'feedback-thumbs.js')));
+      res
+        .writeHead(200, { 'content-type': 'text/javascript' })
+        .end(fs.readFileSync(path.join(dist, 'feedback-thumbs.js')));
     } else {
       res.writeHead(404).end();
     }

@@ -35,7 +35,11 @@ const NOT_SENT = {
 function schemaFields(kind) {
   const rule = schema.allOf.find((r) => r.if?.properties?.kind?.const === kind);
   assert.ok(rule, `the schema has no rule for kind ${kind}`);
-  const forbidden = new Set(Object.entries(rule.then.properties ?? {}).filter(([, v]) => v === false).map(([k]) => k));
+  const forbidden = new Set(
+    Object.entries(rule.then.properties ?? {})
+      .filter(([, v]) => v === false)
+      .map(([k]) => k)
+  );
   const out = new Map();
   const walk = (props, prefix) => {
     for (const [name, sub] of Object.entries(props)) {
@@ -65,9 +69,17 @@ function typedFields(name) {
   const walk = (type, prefix) => {
     for (const sym of checker.getPropertiesOfType(type)) {
       const t = checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(sym, decl));
-      const literals = t.isUnion() ? t.types.filter((u) => u.isStringLiteral()).map((u) => u.value) : t.isStringLiteral() ? [t.value] : [];
+      const literals = t.isUnion()
+        ? t.types.filter((u) => u.isStringLiteral()).map((u) => u.value)
+        : t.isStringLiteral()
+          ? [t.value]
+          : [];
       out.set(prefix + sym.name, literals);
-      const isPlainObject = t.flags & ts.TypeFlags.Object && !checker.isArrayType(t) && checker.getPropertiesOfType(t).length > 0 && !checker.getIndexInfosOfType(t).length;
+      const isPlainObject =
+        t.flags & ts.TypeFlags.Object &&
+        !checker.isArrayType(t) &&
+        checker.getPropertiesOfType(t).length > 0 &&
+        !checker.getIndexInfosOfType(t).length;
       if (isPlainObject) {
         walk(t, prefix + sym.name + '.');
       }
@@ -78,7 +90,9 @@ function typedFields(name) {
 }
 
 function enumOf(sub) {
-  return sub.const !== undefined ? [sub.const] : (sub.enum ?? sub.anyOf?.find((a) => a.enum)?.enum ?? sub.items?.anyOf?.find((a) => a.enum)?.enum);
+  return sub.const !== undefined
+    ? [sub.const]
+    : (sub.enum ?? sub.anyOf?.find((a) => a.enum)?.enum ?? sub.items?.anyOf?.find((a) => a.enum)?.enum);
 }
 
 describe('event types against schema/event.schema.json', () => {
@@ -99,7 +113,11 @@ describe('event types against schema/event.schema.json', () => {
         // The kind is the interface's own; every other enum is the schema's whole value set.
         const values = field === 'kind' ? [kind] : enumOf(allowed.get(field));
         if (values && literals.length) {
-          assert.deepEqual([...literals].sort(), [...values].sort(), `${iface}.${field} and the schema's values differ`);
+          assert.deepEqual(
+            [...literals].sort(),
+            [...values].sort(),
+            `${iface}.${field} and the schema's values differ`
+          );
         }
       }
     });
@@ -114,7 +132,9 @@ describe('event types against schema/event.schema.json', () => {
         const body = JSON.parse(text);
         const events = Array.isArray(body) ? body : [body];
         sent.push(...events);
-        res.writeHead(202, { 'content-type': 'application/json' }).end(JSON.stringify({ accepted: events.length, ids: events.map(() => 'x') }));
+        res
+          .writeHead(202, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ accepted: events.length, ids: events.map(() => 'x') }));
       });
     });
     await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -139,7 +159,13 @@ describe('event types against schema/event.schema.json', () => {
       c.interaction({
         correlation_id: 'c1',
         model,
-        context: { system_prompt: 'Be brief.', input: 'Refund?', output: '5 days.', params: { temperature: 0.3, stop: '\n' }, prompt_version: 'v3' },
+        context: {
+          system_prompt: 'Be brief.',
+          input: 'Refund?',
+          output: '5 days.',
+          params: { temperature: 0.3, stop: '\n' },
+          prompt_version: 'v3',
+        },
         user: { id: 'u-1' },
       }),
     ];

@@ -73,7 +73,10 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     const got = await delivered(cid);
     assert.equal(got.length, 1, `want exactly one event for ${cid}, Loki has ${JSON.stringify(got, null, 1)}`);
     const [{ event, labels }] = got;
-    assert.equal(labels, `{kind="feedback", model_id="${MODEL.id}", model_version="${MODEL.version}", sentiment="${event.sentiment}", service_name="model-feedback"}`);
+    assert.equal(
+      labels,
+      `{kind="feedback", model_id="${MODEL.id}", model_version="${MODEL.version}", sentiment="${event.sentiment}", service_name="model-feedback"}`
+    );
     assert.match(event.feedback_id, /^[0-9A-HJKMNP-TV-Z]{26}$/);
     assert.match(event.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     // What feedbackd fills in is checked above; the rest must be exactly what the person said.
@@ -90,8 +93,14 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Made things up' }).click();
     await dialog.getByRole('button', { name: 'Incorrect' }).click();
-    await dialog.getByRole('textbox', { name: 'Tell us more (optional)' }).fill('The refund window is 14 days, not 5. ✓');
-    assert.equal(await dialog.getByText('40 / 4096 bytes', { exact: true }).count(), 1, 'the counter counts UTF-8 bytes');
+    await dialog
+      .getByRole('textbox', { name: 'Tell us more (optional)' })
+      .fill('The refund window is 14 days, not 5. ✓');
+    assert.equal(
+      await dialog.getByText('40 / 4096 bytes', { exact: true }).count(),
+      1,
+      'the counter counts UTF-8 bytes'
+    );
     await dialog.getByRole('button', { name: 'Send' }).click();
     await page.getByRole('status').filter({ hasText: 'Thanks for your feedback!' }).waitFor();
     assert.equal(await sentEvents(page), 1);
@@ -200,7 +209,10 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     const dialog = page.getByRole('dialog', { name: 'What went wrong?' });
     await dialog.waitFor();
     assert.equal(await dialog.getByRole('textbox').count(), 0);
-    assert.deepEqual(await dialog.getByRole('group', { name: 'Reasons' }).getByRole('button').allTextContents(), ['Too slow', 'Other']);
+    assert.deepEqual(await dialog.getByRole('group', { name: 'Reasons' }).getByRole('button').allTextContents(), [
+      'Too slow',
+      'Other',
+    ]);
     await dialog.getByRole('button', { name: 'Skip' }).click();
     await page.getByRole('status').filter({ hasText: 'Thanks for your feedback!' }).waitFor();
     const { rest } = await onlyEvent(cid);
@@ -223,8 +235,16 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    assert.equal(got.length, 1, `the thumbs-up of the closed page reached Loki once (proxy: ${JSON.stringify(slow.stats)})`);
-    assert.deepEqual(slow.stats, { dropped: [], forwarded: ['OPTIONS 204', 'POST 202'] }, 'the preflight and the POST went through');
+    assert.equal(
+      got.length,
+      1,
+      `the thumbs-up of the closed page reached Loki once (proxy: ${JSON.stringify(slow.stats)})`
+    );
+    assert.deepEqual(
+      slow.stats,
+      { dropped: [], forwarded: ['OPTIONS 204', 'POST 202'] },
+      'the preflight and the POST went through'
+    );
     await slow.close();
     const { rest } = await onlyEvent(cid);
     assert.deepEqual(rest, {
@@ -245,7 +265,10 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     const alert = page.getByRole('alert');
     // The client retries a request the browser refused (CORS refusals look like network errors) before giving up.
     await alert.waitFor({ timeout: 30_000 });
-    assert.match(await alert.textContent(), /^Feedback not sent: could not reach feedbackd at .*\/v1\/feedback: .*is not in feedbackd's cors-origins\)$/);
+    assert.match(
+      await alert.textContent(),
+      /^Feedback not sent: could not reach feedbackd at .*\/v1\/feedback: .*is not in feedbackd's cors-origins\)$/
+    );
     assert.deepEqual(await page.evaluate(() => window.failed.map((f) => f.status)), [0]);
     assert.ok(
       consoleErrors.some((e) => e.startsWith('feedback-thumbs: feedback was not recorded: could not reach feedbackd')),
@@ -257,15 +280,21 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     await page.close();
   });
 
-  it('a wrong token shows feedbackd\'s refusal at once, not retried', async () => {
+  it("a wrong token shows feedbackd's refusal at once, not retried", async () => {
     const { page, cid, consoleErrors } = await open({ attrs: { token: 'not-a-token' } });
     const before401 = await stack.feedbackd.metric('feedbackd_ingest_requests_total', { code: '401' });
     await page.getByRole('button', { name: 'Good answer' }).click();
     const alert = page.getByRole('alert');
     await alert.waitFor();
-    assert.equal(await alert.textContent(), 'Feedback not sent: feedbackd refused POST /v1/feedback (HTTP 401): missing or invalid bearer token');
+    assert.equal(
+      await alert.textContent(),
+      'Feedback not sent: feedbackd refused POST /v1/feedback (HTTP 401): missing or invalid bearer token'
+    );
     assert.equal((await stack.feedbackd.metric('feedbackd_ingest_requests_total', { code: '401' })) - before401, 1);
-    assert.ok(consoleErrors.some((e) => e.includes('HTTP 401')), `console errors: ${consoleErrors}`);
+    assert.ok(
+      consoleErrors.some((e) => e.includes('HTTP 401')),
+      `console errors: ${consoleErrors}`
+    );
     assert.equal((await delivered(cid)).length, 0);
     // The buttons stay usable so the person can try again.
     assert.equal(await page.getByRole('button', { name: 'Good answer' }).getAttribute('aria-disabled'), 'false');
@@ -275,13 +304,20 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
   it('roles, names and focus pass axe, closed and open; labels in another language', async () => {
     const { page } = await open({
       attrs: {
-        labels: JSON.stringify({ up: 'Gute Antwort', down: 'Schlechte Antwort', title: 'Was war falsch?', tags: { hallucination: 'Erfunden' } }),
+        labels: JSON.stringify({
+          up: 'Gute Antwort',
+          down: 'Schlechte Antwort',
+          title: 'Was war falsch?',
+          tags: { hallucination: 'Erfunden' },
+        }),
       },
     });
     await page.addScriptTag({ content: axeSource });
     const axe = () =>
       page.evaluate(async () => {
-        const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] });
+        const r = await window.axe.run(document, {
+          runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'],
+        });
         return r.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
       });
     assert.deepEqual(await axe(), []);
@@ -306,7 +342,7 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     await page.close();
   });
 
-  it('timing: thumbs-down to feedbackd\'s 202 in three actions', async () => {
+  it("timing: thumbs-down to feedbackd's 202 in three actions", async () => {
     const { page, cid } = await open();
     const accepted = page.waitForResponse((r) => r.url().endsWith('/v1/feedback') && r.request().method() === 'POST');
     const start = performance.now();
@@ -322,14 +358,30 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
     await page.close();
   });
 
-  it('the demo\'s chat page: a question, its answer, a thumbs-down with a reason, joined in feedbackd', async () => {
+  it("the demo's chat page: a question, its answer, a thumbs-down with a reason, joined in feedbackd", async () => {
     const bin = path.join(tmp, 'feedback-demo');
     const build = spawnSync('go', ['build', '-o', bin, './pkg/cmd/feedback-demo'], { cwd: repo, encoding: 'utf8' });
     assert.equal(build.status, 0, build.stderr);
     const log = [];
     // A slow simulated traffic beside the person: the chat is what this test is about.
-    const demo = spawn(bin, ['-listen', `127.0.0.1:${demoPort}`, '-feedbackd-url', stack.feedbackd.base, '-token', SERVER_TOKEN,
-      '-widget-token', TOKEN, '-rate', '0.01', '-resolve-after', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const demo = spawn(
+      bin,
+      [
+        '-listen',
+        `127.0.0.1:${demoPort}`,
+        '-feedbackd-url',
+        stack.feedbackd.base,
+        '-token',
+        SERVER_TOKEN,
+        '-widget-token',
+        TOKEN,
+        '-rate',
+        '0.01',
+        '-resolve-after',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] }
+    );
     demo.stderr.on('data', (d) => log.push(String(d)));
     try {
       const page = await browser.context.newPage();
@@ -359,8 +411,11 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
       assert.equal(interaction.context.input, 'Can I return opened headphones?');
       assert.equal(await page.locator('.bot p').first().textContent(), interaction.context.output);
       assert.deepEqual(fbk.model, { id: interaction.model.id, version: interaction.model.version });
-      assert.match(interaction.model.effective_version, /^ev-[0-9a-f]+$/, 'feedbackd hashed the snapshot\'s context');
-      assert.deepEqual([fbk.sentiment, fbk.reason, fbk.source, fbk.user.id], ['negative', 'not_helpful', 'modal', user]);
+      assert.match(interaction.model.effective_version, /^ev-[0-9a-f]+$/, "feedbackd hashed the snapshot's context");
+      assert.deepEqual(
+        [fbk.sentiment, fbk.reason, fbk.source, fbk.user.id],
+        ['negative', 'not_helpful', 'modal', user]
+      );
       assert.match(user, /^visitor-[0-9a-z]+$/);
       assert.deepEqual(consoleErrors, []);
       await page.screenshot({ path: path.join(tmp, 'chat.png') });
