@@ -233,6 +233,9 @@ rewrite deploy/loki/loki.yaml "$run/loki/loki.yaml" \
   "chunks_directory: /loki/chunks" "chunks_directory: $run/loki/chunks" \
   "rules_directory: /loki/rules" "rules_directory: $run/loki/rules"
 
+rewrite deploy/feedbackd/feedbackd.yaml "$run/feedbackd/feedbackd.yaml" \
+  "http://feedback-demo:9464" "http://$lo:$DEMO_PORT"
+
 rewrite deploy/prometheus/prometheus.yml "$run/prometheus/prometheus.yml" \
   "'feedbackd:8787'" "'$lo:$FEEDBACKD_PORT'" \
   "'feedback-demo:9464'" "'$lo:$DEMO_PORT'" \
@@ -395,15 +398,21 @@ ready loki "$LOKI_PORT" /ready
 # feedbackd and the demo as their compose services configure them.
 feedbackd_args=(--listen "$lo:$FEEDBACKD_PORT" --spool-dir "$run/feedbackd/spool" --loki-url "http://$lo:$LOKI_PORT")
 ! $with_es || feedbackd_args+=(--elasticsearch-url "http://$lo:$ELASTICSEARCH_PORT")
+# The escalation section of the file opens tickets in the demo's Jira
+# stand-in; the dev-only tokens are those of docker-compose.yaml: the demo
+# writes with the server token, the chat page's widget with the browser token
+# from the page's origin.
 feedbackd_args+=(
-  --escalate-url "http://$lo:$DEMO_PORT/tickets" --escalate-system jira
+  --config "$run/feedbackd/feedbackd.yaml"
   --notify-url "http://$lo:$DEMO_PORT/notifications" --notify-channel in_app
   --grafana-url "http://$lo:$GRAFANA_PORT"
+  --tokens dev-server-token --browser-tokens dev-browser-token --cors-origins "http://$lo:$DEMO_PORT"
 )
-start feedbackd "$run/bin/feedbackd" "${feedbackd_args[@]}"
+FEEDBACKD_DEMO_JIRA_TOKEN=demo-only-token start feedbackd "$run/bin/feedbackd" "${feedbackd_args[@]}"
 ready feedbackd "$FEEDBACKD_PORT" /healthz
-start feedback-demo "$run/bin/feedback-demo" -feedbackd-url "http://$lo:$FEEDBACKD_PORT" \
-  -loki-url "http://$lo:$LOKI_PORT" -rate 2 -listen "$lo:$DEMO_PORT"
+start feedback-demo "$run/bin/feedback-demo" -feedbackd-url "http://$lo:$FEEDBACKD_PORT" -token dev-server-token \
+  -loki-url "http://$lo:$LOKI_PORT" -rate 2 -listen "$lo:$DEMO_PORT" \
+  -widget-endpoint "http://$lo:$FEEDBACKD_PORT" -widget-token dev-browser-token
 ready feedback-demo "$DEMO_PORT" /metrics
 
 start prometheus prometheus "--config.file=$run/prometheus/prometheus.yml" \
@@ -419,6 +428,7 @@ say "Feedback Loop dev stack is running natively; Ctrl-C stops it."
 say "  Grafana        http://$lo:$GRAFANA_PORT"
 say "  feedbackd      http://$lo:$FEEDBACKD_PORT"
 say "  feedback-demo  http://$lo:$DEMO_PORT/metrics"
+say "  chat           http://$lo:$DEMO_PORT/"
 say "  Loki           http://$lo:$LOKI_PORT"
 say "  Prometheus     http://$lo:$PROMETHEUS_PORT"
 if $with_es; then

@@ -408,7 +408,7 @@ func (s *stack) native(t *testing.T, hostport string) string {
 	v, ok := map[string]string{
 		"loki:3100": "LOKI_PORT", "elasticsearch:9200": "ELASTICSEARCH_PORT", "prometheus:9090": "PROMETHEUS_PORT",
 		"feedbackd:8787": "FEEDBACKD_PORT", "feedback-demo:9464": "DEMO_PORT", "localhost:3000": "GRAFANA_PORT",
-		"localhost:9090": "PROMETHEUS_PORT",
+		"localhost:9090": "PROMETHEUS_PORT", "localhost:9464": "DEMO_PORT", "localhost:8787": "FEEDBACKD_PORT",
 	}[hostport]
 	if !ok {
 		t.Fatalf("%s is not an address of the compose stack this test knows", hostport)
@@ -653,6 +653,22 @@ func (s *stack) checkElasticsearch(t *testing.T, c composeFile) {
 func (s *stack) checkFeedbackd(t *testing.T, c composeFile, withES bool) {
 	fdImage := parseDockerfile(t, "deploy/feedbackd.Dockerfile")
 	composeEnv := c.Services["feedbackd"].env(&fdImage)
+	// The compose service mounts deploy/feedbackd/feedbackd.yaml as its
+	// config file; the native one must be that file with the native
+	// addresses of the compose hosts it names.
+	if composeEnv["FEEDBACKD_CONFIG"] != "/etc/feedbackd/feedbackd.yaml" {
+		t.Fatalf("FEEDBACKD_CONFIG %q: this test knows the mount of deploy/feedbackd/feedbackd.yaml", composeEnv["FEEDBACKD_CONFIG"])
+	}
+	file, err := os.ReadFile(filepath.Join(root(), "deploy", "feedbackd", "feedbackd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nativeFile := filepath.Join(t.TempDir(), "feedbackd.yaml")
+	text := strings.ReplaceAll(string(file), "http://feedback-demo:9464", s.nativeURL(t, "http://feedback-demo:9464"))
+	if err := os.WriteFile(nativeFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	composeEnv["FEEDBACKD_CONFIG"] = nativeFile
 	want, err := config.Load(nil, func(k string) string { return composeEnv[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -660,7 +676,12 @@ func (s *stack) checkFeedbackd(t *testing.T, c composeFile, withES bool) {
 	want.Listen = "127.0.0.1:" + s.port("FEEDBACKD_PORT")
 	want.SpoolDir = filepath.Join(s.run, "feedbackd", "spool")
 	want.LokiURL = s.nativeURL(t, want.LokiURL)
-	want.EscalateURL = s.nativeURL(t, want.EscalateURL)
+	if want.EscalateURL != "" {
+		want.EscalateURL = s.nativeURL(t, want.EscalateURL)
+	}
+	for i, o := range want.CORSOrigins {
+		want.CORSOrigins[i] = s.nativeURL(t, o)
+	}
 	want.NotifyURL = s.nativeURL(t, want.NotifyURL)
 	want.GrafanaURL = s.nativeURL(t, want.GrafanaURL)
 	want.ShutdownTimeout = 2 * time.Second // FEEDBACKD_SHUTDOWN_TIMEOUT of the test's environment
@@ -692,6 +713,7 @@ func (s *stack) checkDemo(t *testing.T, c composeFile) {
 	want.FeedbackdURL = s.nativeURL(t, want.FeedbackdURL)
 	want.LokiURL = s.nativeURL(t, want.LokiURL)
 	want.Listen = "127.0.0.1:" + s.port("DEMO_PORT")
+	want.WidgetEndpoint = s.nativeURL(t, want.WidgetEndpoint)
 	p := findProc(t, filepath.Join(s.run, "bin", "feedback-demo"), s.run)
 	got, err := demo.ParseOptions(p.args[1:], func(k string) string { return p.env[k] }, io.Discard)
 	if err != nil {
@@ -710,6 +732,7 @@ func (s *stack) checkURLs(t *testing.T, got map[string]string, withES bool) {
 		"Grafana":       "http://127.0.0.1:" + s.port("GRAFANA_PORT"),
 		"feedbackd":     "http://127.0.0.1:" + s.port("FEEDBACKD_PORT"),
 		"feedback-demo": "http://127.0.0.1:" + s.port("DEMO_PORT") + "/metrics",
+		"chat":          "http://127.0.0.1:" + s.port("DEMO_PORT") + "/",
 		"Loki":          "http://127.0.0.1:" + s.port("LOKI_PORT"),
 		"Prometheus":    "http://127.0.0.1:" + s.port("PROMETHEUS_PORT"),
 		"Elasticsearch": "not running",
