@@ -33,6 +33,8 @@ export default defineConfig([
       'playwright/.auth/',
       '**/.idea',
       '**/.eslintcache',
+      // The built widget the demo embeds (npm --prefix sdk/js run build:demo), minified.
+      'pkg/demo/chat/feedback-thumbs.js',
     ],
   },
   ...baseConfig,
