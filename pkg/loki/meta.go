@@ -67,7 +67,7 @@ func (c *Client) ModelVersions(ctx context.Context, modelID string, from, to tim
 // Tags lists the taxonomy and every custom tag seen on feedback in range.
 func (c *Client) Tags(ctx context.Context, from, to time.Time) ([]string, error) {
 	b := builder{sel: c.sel, q: read.Query{Kind: feedback.KindFeedback, From: from, To: to}}
-	seen, err := c.discoverTags(ctx, b, to.Sub(from))
+	seen, err := c.discoverTags(ctx, b, to.Sub(from), &read.Meta{})
 	if err != nil {
 		return nil, err
 	}

@@ -57,6 +57,8 @@ type Group struct {
 	Count  float64
 	// Extra are further numeric columns (see Breakdown.Extra), in order.
 	Extra []float64
+	// Sum is the sum of the query's Measure over the group's events.
+	Sum float64
 }
 
 // Breakdown is the result of a breakdown query. Total is the number of
@@ -86,6 +88,8 @@ func Ratio(num, den float64) float64 {
 type Series struct {
 	Values []string
 	Points map[int64]float64
+	// Sums are the sums of the query's Measure per step (nil without one).
+	Sums map[int64]float64
 }
 
 // Grid is the sequence of step timestamps a series is reported on.
