@@ -79,6 +79,9 @@ type termsBucket struct {
 	DocCount int64      `json:"doc_count"`
 	By       *termsAgg  `json:"by"`
 	Sum      *metricAgg `json:"sum"`
+	// released and first are the release-time minima (Releases).
+	Released *metricAgg `json:"released"`
+	First    *metricAgg `json:"first"`
 }
 
 // metricAgg is a sum or min: {"value": x}, null when min saw no value.

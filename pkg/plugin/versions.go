@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
@@ -34,6 +35,7 @@ func (d *Datasource) versions(ctx context.Context, q query.Query, src read.Reade
 	if q.Baseline != "" && !versions.HasBaseline(plainRows(rows), q.Baseline) {
 		return errorResponse(&read.FieldError{Field: "baseline", Message: fmt.Sprintf("version %q has no feedback in this time range", q.Baseline)}, meta)
 	}
+	meta.Notices = append(meta.Notices, orderNotice(q))
 	f := versionsFrame(rows, q.Baseline, d.prom != nil && d.prom.HasLatency(), meta)
 	if q.Alerting {
 		// One instance per version, labelled only by what identifies it
@@ -106,8 +108,13 @@ func versionsFrame(rows []*versionRow, baseline string, withLatency bool, meta r
 	modelID, version, verdict, topTags, baseName := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	requests, fb, pos, neg, rate, low, high, per1kReq, delta, pval, regressed, latency :=
 		col(), col(), col(), col(), col(), col(), col(), col(), col(), col(), col(), col()
+	released, orderedBy := make([]*time.Time, n), make([]string, n)
 	judged := versions.Judge(plainRows(rows), baseline)
 	for i, r := range rows {
+		if t := r.Release(); !t.IsZero() {
+			released[i] = &t
+		}
+		orderedBy[i] = r.ReleaseSource()
 		j := judged[i]
 		modelID[i], version[i] = r.ModelID, r.Version
 		requests[i], fb[i], pos[i], neg[i], latency[i] = r.requests, r.Feedback, r.Positive, r.Negative, r.latency
@@ -149,11 +156,26 @@ func versionsFrame(rows []*versionRow, baseline string, withLatency bool, meta r
 		data.NewField("verdict", nil, verdict),
 		data.NewField("regressed", nil, regressed),
 		data.NewField("top_tags", nil, topTags),
+		data.NewField("release_time", nil, released),
+		data.NewField("ordered_by", nil, orderedBy),
 	)
 	f := data.NewFrame("versions", fields...)
 	f.Meta = &data.FrameMeta{Type: data.FrameTypeNumericLong, TypeVersion: data.FrameTypeVersion{0, 1},
 		ExecutedQueryString: meta.Executed, Stats: statsOf(meta), Notices: noticesOf(meta)}
 	return f
+}
+
+// orderNotice says how the rows are ordered and what each is compared
+// with, so a reader of the panel knows why a baseline was chosen.
+func orderNotice(q query.Query) read.Notice {
+	from, _ := versions.ReleaseWindow(q.Query)
+	text := fmt.Sprintf("Versions are in release order: model.released_at where the feedback carries it, else the first feedback since %s (column ordered_by). ", from.UTC().Format(time.RFC3339))
+	if q.Baseline != "" {
+		text += fmt.Sprintf("Every version is compared with the baseline %s.", q.Baseline)
+	} else {
+		text += "Each version is compared with the version of its model released before it; set a baseline for versions that run side by side."
+	}
+	return read.Notice{Severity: read.NoticeInfo, Text: text}
 }
 
 func formatTopTags(tags []read.Group, n int) string {

@@ -168,3 +168,13 @@ type LogLine struct {
 	Line   string
 	Labels map[string]string
 }
+
+// Release is when one model version came out: ReleasedAt is the earliest
+// model.released_at its events carry (zero when none does), FirstSeen the
+// time of its first event in the window read. Both have millisecond
+// resolution, which is what both stores aggregate times at.
+type Release struct {
+	ModelID, Version string
+	ReleasedAt       time.Time
+	FirstSeen        time.Time
+}

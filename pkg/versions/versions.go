@@ -20,13 +20,53 @@ import (
 // Row is one model version's feedback numbers.
 type Row struct {
 	ModelID, Version string
-	// FirstSeen is the start of the first step in which the version has
-	// feedback: it orders versions when no baseline is given.
-	FirstSeen          time.Time
-	Feedback, Positive float64
-	Negative           float64
+	// ReleasedAt is the earliest model.released_at the version's feedback
+	// carries (zero when none does); FirstSeen its first feedback in the
+	// look-back window (see Lookback).
+	ReleasedAt, FirstSeen time.Time
+	Feedback, Positive    float64
+	Negative              float64
 	// Tags are the version's tag counts (only when asked for).
 	Tags []read.Group
+}
+
+// Release is the version's release time: model.released_at when its
+// events carry it, else its first-seen time (docs/query-types/versions.md).
+func (r *Row) Release() time.Time {
+	if !r.ReleasedAt.IsZero() {
+		return r.ReleasedAt
+	}
+	return r.FirstSeen
+}
+
+// ReleaseSource says which of the two Release is.
+func (r *Row) ReleaseSource() string {
+	switch {
+	case !r.ReleasedAt.IsZero():
+		return "released_at"
+	case !r.FirstSeen.IsZero():
+		return "first_seen"
+	}
+	return ""
+}
+
+// Lookback is how far before the query's end (from the start of that UTC
+// day) first-seen times are looked for. It is fixed, not the panel's
+// range, so that narrowing or moving a dashboard's range does not reorder
+// versions and flip verdicts; a version first seen before it counts as
+// first seen at its start, and releases older than that should set
+// model.released_at.
+const Lookback = 14 * 24 * time.Hour
+
+// ReleaseWindow is the window Collect reads release times over for q: the
+// look-back, or q's own range when that reaches further back.
+func ReleaseWindow(q read.Query) (from, to time.Time) {
+	end := q.To.UTC()
+	from = time.Date(end.Year(), end.Month(), end.Day(), 0, 0, 0, 0, time.UTC).Add(-Lookback)
+	if q.From.Before(from) {
+		from = q.From
+	}
+	return from, q.To
 }
 
 // Options say what Collect reads besides the counts.
@@ -36,32 +76,38 @@ type Options struct {
 }
 
 // Collect reads the counts per version for q (feedback of every sentiment
-// within q's filters and time range), the model each version belongs to and
-// the first-seen order. Rows come ordered by model, then first-seen time, then
-// version name.
+// within q's filters and time range), each version's model and release
+// time, and the tag counts when asked: at most three queries whatever the
+// number of models and versions (counts, releases, tags). Rows come
+// ordered by model, then release time, then version name.
 func Collect(ctx context.Context, src read.Reader, q read.Query, opt Options) ([]*Row, read.Meta, error) {
 	if q.Sentiment != "" || q.Kind != feedback.KindFeedback {
 		return nil, read.Meta{}, &read.FieldError{Field: "sentiment", Message: "versions compares all feedback sentiments; remove the sentiment and kind settings"}
 	}
 	base := q
 	base.Tags = nil
+	base.Total = false
+	base.Measure = ""
 
 	counts := base
-	counts.GroupBy = []string{"model_version", "sentiment"}
+	counts.GroupBy = []string{"model_id", "model_version", "sentiment"}
 	b, meta, err := src.Breakdown(ctx, counts)
 	if err != nil {
 		return nil, meta, err
 	}
 	executed := []string{meta.Executed}
-	rows := map[string]*Row{}
+	notices := meta.Notices
+	type key struct{ model, version string }
+	rows := map[key]*Row{}
 	for _, g := range b.Groups {
-		r := rows[g.Values[0]]
+		k := key{g.Values[0], g.Values[1]}
+		r := rows[k]
 		if r == nil {
-			r = &Row{Version: g.Values[0]}
-			rows[g.Values[0]] = r
+			r = &Row{ModelID: k.model, Version: k.version}
+			rows[k] = r
 		}
 		r.Feedback += g.Count
-		switch feedback.Sentiment(g.Values[1]) {
+		switch feedback.Sentiment(g.Values[2]) {
 		case feedback.Positive:
 			r.Positive += g.Count
 		case feedback.Negative:
@@ -69,65 +115,44 @@ func Collect(ctx context.Context, src read.Reader, q read.Query, opt Options) ([
 		}
 	}
 
-	// Which model each version belongs to: baselines are per model.
-	ids, err := src.ModelIDs(ctx, q.From, q.To)
+	// Release times come from a window that does not follow the panel's
+	// start, and only the model filters apply: which events a panel
+	// counts must not change when a version came out.
+	rq := read.Query{Kind: feedback.KindFeedback, Limit: q.Limit}
+	for _, f := range q.Filters {
+		if f.Key == "model_id" || f.Key == "model_version" {
+			rq.Filters = append(rq.Filters, f)
+		}
+	}
+	rq.From, rq.To = ReleaseWindow(q)
+	rels, rmeta, err := src.Releases(ctx, rq)
+	executed = append(executed, rmeta.Executed)
 	if err != nil {
 		return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
 	}
-	for _, id := range ids {
-		vers, err := src.ModelVersions(ctx, id, q.From, q.To)
-		if err != nil {
-			return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
-		}
-		for _, v := range vers {
-			if r := rows[v]; r != nil {
-				r.ModelID = id
-			}
-		}
-	}
-
-	// First-seen time orders versions (for the default baseline): the first
-	// step in which a version has feedback.
-	first := base
-	first.GroupBy = []string{"model_version"}
-	series, _, fmeta, err := src.Timeseries(ctx, first)
-	if err != nil {
-		return nil, fmeta, err
-	}
-	executed = append(executed, fmeta.Executed)
-	for _, s := range series {
-		r := rows[s.Values[0]]
-		if r == nil {
-			continue
-		}
-		for ms, v := range s.Points {
-			t := time.UnixMilli(ms).UTC()
-			if v > 0 && (r.FirstSeen.IsZero() || t.Before(r.FirstSeen)) {
-				r.FirstSeen = t
-			}
+	notices = append(notices, rmeta.Notices...)
+	for _, rel := range rels {
+		if r := rows[key{rel.ModelID, rel.Version}]; r != nil {
+			r.ReleasedAt, r.FirstSeen = rel.ReleasedAt, rel.FirstSeen
 		}
 	}
 
 	if opt.Tags {
 		tags := base
-		tags.GroupBy = []string{"model_version", "tag"}
 		tags.Tags = q.Tags
-		ts, _, tmeta, err := src.Timeseries(ctx, tags)
-		if err != nil {
-			return nil, tmeta, err
-		}
+		tb, tmeta, err := src.VersionTags(ctx, tags)
 		executed = append(executed, tmeta.Executed)
-		for _, s := range ts {
-			r := rows[s.Values[0]]
-			if r == nil {
-				continue
-			}
-			sum := 0.0
-			for _, v := range s.Points {
-				sum += v
-			}
-			if sum > 0 {
-				r.Tags = append(r.Tags, read.Group{Values: []string{s.Values[1]}, Count: sum})
+		if err != nil {
+			return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
+		}
+		notices = append(notices, tmeta.Notices...)
+		byVersion := map[string][]*Row{}
+		for _, r := range rows {
+			byVersion[r.Version] = append(byVersion[r.Version], r)
+		}
+		for _, g := range tb.Groups {
+			for _, r := range byVersion[g.Values[0]] {
+				r.Tags = append(r.Tags, read.Group{Values: []string{g.Values[1]}, Count: g.Count})
 			}
 		}
 	}
@@ -137,17 +162,17 @@ func Collect(ctx context.Context, src read.Reader, q read.Query, opt Options) ([
 		out = append(out, r)
 	}
 	Order(out)
-	return out, read.Meta{Executed: strings.Join(executed, "\n"), Stats: meta.Stats}, nil
+	return out, read.Meta{Executed: strings.Join(executed, "\n"), Stats: meta.Stats, Notices: notices}, nil
 }
 
-// Order sorts rows by model, then release (first-seen) order, then name.
+// Order sorts rows by model, then release time, then name.
 func Order(rows []*Row) {
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].ModelID != rows[j].ModelID {
 			return rows[i].ModelID < rows[j].ModelID
 		}
-		if !rows[i].FirstSeen.Equal(rows[j].FirstSeen) {
-			return rows[i].FirstSeen.Before(rows[j].FirstSeen)
+		if a, b := rows[i].Release(), rows[j].Release(); !a.Equal(b) {
+			return a.Before(b)
 		}
 		return rows[i].Version < rows[j].Version
 	})
@@ -179,9 +204,10 @@ func HasBaseline(rows []*Row, baseline string) bool {
 }
 
 // Judge compares every row (in Collect's order) with its baseline. Without
-// an explicit baseline a version is compared with the previous version of
-// the same model by first-seen time; the first version of a model has
-// nothing to compare with.
+// an explicit baseline a version is compared with the version of the same
+// model released before it; the first version of a model has nothing to
+// compare with. Versions that run side by side (canaries, A/B tests) are
+// compared with the explicit baseline.
 func Judge(rows []*Row, baseline string) []Judgement {
 	byVersion := map[string]*Row{}
 	for _, r := range rows {
