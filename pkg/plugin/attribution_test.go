@@ -38,6 +38,10 @@ var attributionCases = []struct {
 	{"timeseries_edit_length_ratio_by_verbosity_1h", `{"queryType":"timeseries","groupBy":["params.verbosity"],"metric":"edit_length_ratio"}`, time.Hour, 2},
 	{"timeseries_edit_similarity_1h", `{"queryType":"timeseries","metric":"edit_similarity"}`, time.Hour, 2},
 	{"timeseries_edit_rate_by_prompt_version_1h", `{"queryType":"timeseries","groupBy":["prompt_version"],"metric":"edit_rate"}`, time.Hour, 2},
+	// Grouping by tag without naming tags first discovers the tags in use:
+	// both queries are in the inspector.
+	{"breakdown_by_tag_discovered", `{"queryType":"breakdown","groupBy":["tag"],"metric":"share"}`, time.Minute, 3},
+	{"timeseries_by_tag_discovered_1h", `{"queryType":"timeseries","groupBy":["tag"]}`, time.Hour, 2},
 	{"versions", `{"queryType":"versions"}`, time.Minute, 3},
 	{"versions_side_by_side", `{"queryType":"versions","baseline":"2026-11-10.2"}`, time.Minute, 3},
 }
