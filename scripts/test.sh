@@ -3,9 +3,9 @@
 # tests need (npm packages, Go modules, Debian's prometheus and chromium), then
 # the Go tests (unit, golden, end-to-end over the plugin protocol, real
 # Prometheus), short fuzz runs, the Python client's tests (scripts/test-python.sh),
-# and the frontend's typecheck, lint, Jest, the
-# editors in a real browser (chromium) and build, and builds dist/ with the
-# Linux plugin binary.
+# the frontend's typecheck, lint, Jest, the editors in a real browser (chromium)
+# and build, sdk/js (build, size budget, client and browser tests), and builds
+# dist/ with the Linux plugin binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 need_apt=()
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
-# tests/browser/editors.spec.mjs drives /usr/bin/chromium (or $CHROMIUM) with playwright-core
+# tests/browser/editors.spec.mjs and sdk/js's browser tests drive /usr/bin/chromium (or $CHROMIUM) with playwright-core
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   step "installing Debian packages: ${need_apt[*]}"
@@ -62,6 +62,23 @@ npm run test:browser
 
 step "frontend: build"
 npm run build
+
+# --- sdk/js: @feedbackloop/client and <feedback-thumbs> (docs/widget.md) ---
+# Its own package and lock file. The build prints the minified + gzip sizes and
+# fails over the 12 KB budget; the unit tests run the client against a strict
+# stand-in and the real feedbackd, check its types against
+# schema/event.schema.json and the size again; the browser tests drive the
+# widget in chromium against the real feedbackd (and the demo's chat page),
+# and print the thumbs-down-to-202 time.
+step "sdk/js: npm ci, typecheck, build (sizes), unit tests"
+npm --prefix sdk/js ci --no-audit --no-fund --loglevel=error
+npm --prefix sdk/js run typecheck
+npm --prefix sdk/js run build
+npm --prefix sdk/js test
+
+step "sdk/js: the widget in a real browser (chromium) against feedbackd"
+npm --prefix sdk/js run test:browser
+# --- end sdk/js ---
 
 step "backend: mage build:linux"
 go run github.com/magefile/mage@v1.17.2 -v build:linux

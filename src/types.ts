@@ -1,20 +1,38 @@
 import { DataSourceJsonData } from '@grafana/data';
 import { DataQuery } from '@grafana/schema';
 
-/** What a query asks for (docs/queries.md/§4.3). */
-export type FeedbackQueryType = 'breakdown' | 'timeseries' | 'feedback' | 'trace' | 'versions' | 'clusters' | 'reviews';
+// The value lists below are the runtime source of the unions; types.model.test.ts holds them against
+// src/generated/query-model.json, which the Go query model writes (go run ./pkg/cmd/modelgen).
+
+/** What a query asks for (docs/queries.md). */
+export const QUERY_TYPE_VALUES = [
+  'breakdown',
+  'timeseries',
+  'feedback',
+  'trace',
+  'versions',
+  'clusters',
+  'reviews',
+] as const;
+export type FeedbackQueryType = (typeof QUERY_TYPE_VALUES)[number];
 
 /** Where feedback events are read from. */
-export type FeedbackSource = 'loki' | 'elasticsearch';
+export const SOURCE_VALUES = ['loki', 'elasticsearch'] as const;
+export type FeedbackSource = (typeof SOURCE_VALUES)[number];
 
 /** Event kinds stored by the collector. */
-export type FeedbackKind = 'feedback' | 'interaction' | 'review' | 'escalation' | 'resolution' | 'notification';
+export const KIND_VALUES = ['feedback', 'interaction', 'review', 'escalation', 'resolution', 'notification'] as const;
+export type FeedbackKind = (typeof KIND_VALUES)[number];
 
-export type FeedbackSentiment = '' | 'positive' | 'negative' | 'neutral';
+export const SENTIMENT_VALUES = ['positive', 'negative', 'neutral'] as const;
+/** '' is "any sentiment". */
+export type FeedbackSentiment = '' | (typeof SENTIMENT_VALUES)[number];
 
-export type FeedbackMetric = 'count' | 'share' | 'negative_rate' | 'per_1k_requests';
+export const METRIC_VALUES = ['count', 'share', 'negative_rate', 'per_1k_requests'] as const;
+export type FeedbackMetric = (typeof METRIC_VALUES)[number];
 
-export type FilterOperator = '=' | '!=' | '=~' | '!~';
+export const FILTER_OPERATOR_VALUES = ['=', '!=', '=~', '!~'] as const;
+export type FilterOperator = (typeof FILTER_OPERATOR_VALUES)[number];
 
 export interface FeedbackFilter {
   key: string;
@@ -46,6 +64,25 @@ export interface FeedbackQuery extends DataQuery {
   /** Rows for feedback/reviews. */
   limit?: number;
 }
+
+/**
+ * The keys of FeedbackQuery this plugin owns (DataQuery's own keys aside; queryType is ours). `satisfies` makes tsc
+ * fail when a key is added to or removed from FeedbackQuery without this list following.
+ */
+export const QUERY_FIELDS = {
+  queryType: true,
+  source: true,
+  kind: true,
+  sentiment: true,
+  tags: true,
+  filters: true,
+  search: true,
+  groupBy: true,
+  metric: true,
+  correlationId: true,
+  baseline: true,
+  limit: true,
+} as const satisfies Record<Exclude<keyof FeedbackQuery, Exclude<keyof DataQuery, 'queryType'>>, true>;
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 5000;
@@ -277,7 +314,7 @@ export const QUERY_TYPE_OPTIONS: Record<FeedbackQueryType, readonly QueryOptionK
 
 /** Known values of enumerated fields, offered before (and besides) the ones found in the data. */
 export const KNOWN_FIELD_VALUES: Record<string, readonly string[]> = {
-  sentiment: ['positive', 'negative', 'neutral'],
+  sentiment: SENTIMENT_VALUES,
   severity: ['info', 'warning', 'critical'],
   source: ['thumbs', 'modal', 'edit', 'survey', 'api', 'reviewer'],
   reason: TAXONOMY_TAGS,

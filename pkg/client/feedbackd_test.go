@@ -268,10 +268,15 @@ func testFeedbackAndInteractionArriveWithExactFields(t *testing.T, d *daemon) {
 	for _, doc := range d.docs(t, "correlation_id", cid, 2) {
 		docs[doc["kind"].(string)] = doc
 	}
+	// The client sends the interaction first and waits for its 202, so
+	// feedbackd's enrichment (docs/enrichment.md) copies its release time,
+	// effective version, prompt version and parameters onto the feedback.
+	ev := feedback.EffectiveVersion("support-bot", &feedback.Context{SystemPrompt: "You are a tax assistant.", Params: params})
 	diff(t, "feedback", docs["feedback"], asJSON(t, map[string]any{
 		"schema": "feedback/v1", "kind": "feedback", "feedback_id": fid, "correlation_id": cid,
 		"timestamp": "2026-11-20T06:00:05.000000000Z",
-		"model":     map[string]any{"id": "support-bot", "version": "2026-11-01.3"},
+		"model":     map[string]any{"id": "support-bot", "version": "2026-11-01.3", "released_at": "2026-11-01T00:00:00Z", "effective_version": ev},
+		"context":   map[string]any{"params": params, "prompt_version": "tax-v7"},
 		"sentiment": "negative", "score": -1, "reason": "hallucination", "tags": []string{"hallucination", "factually_incorrect"},
 		"severity": "warning", "comment": "Not in full, and not always.", "source": "modal",
 		"user":       map[string]any{"id": "u-42", "role": "customer", "geo": "DE"},

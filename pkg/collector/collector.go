@@ -19,6 +19,7 @@ import (
 
 	"github.com/feedbackloop/modelfeedback/pkg/collector/config"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/delivery"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/enrich"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/escalate"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/ingest"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
@@ -151,7 +152,13 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	if len(cfg.Tokens)+len(cfg.BrowserTokens) == 0 {
 		log.Warn("no tokens configured: the ingest API accepts requests without authentication")
 	}
-	sp, err := spool.Open(spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Sinks: names})
+	cursors := names
+	if cfg.Enrich && len(names) > 0 {
+		// The index reads the spool like a sink, so the spool keeps what the
+		// index has not applied yet. Without sinks nothing is truncated.
+		cursors = append(append([]string(nil), names...), enrich.CursorName)
+	}
+	sp, err := spool.Open(spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Sinks: cursors})
 	if err != nil {
 		return err
 	}
@@ -159,8 +166,22 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	log.Info("spool open", "dir", cfg.SpoolDir, "committed", sp.Committed(), "first", sp.First(), "bytes", sp.Bytes())
 	m := metrics.New(true)
 	m.RegisterSpool(sp.Bytes)
-	runner := delivery.New(sp, sinks, delivery.Metrics{Delivery: m.Delivery}, delivery.Options{
-		BatchSize: cfg.DeliveryBatchSize, Timeout: cfg.DeliveryTimeout,
+	var index *enrich.Index
+	var enricher ingest.Enricher
+	if cfg.Enrich {
+		if index, err = openIndex(ctx, cfg, sp, len(names) > 0, log); err != nil {
+			sp.Close()
+			return err
+		}
+		defer index.Close()
+		enricher = index
+		m.Registry.MustRegister(index.Collectors()...)
+	}
+	runner := delivery.New(sp, sinks, delivery.Metrics{Delivery: m.Delivery, InFlight: m.DeliveryInFlight,
+		Concurrency: m.DeliveryConcurrency, BatchEvents: m.DeliveryBatchEvents, BatchBytes: m.DeliveryBatchBytes,
+		SendDuration: m.DeliverySendDuration}, delivery.Options{
+		BatchSize: cfg.DeliveryBatchSize, BatchBytes: cfg.DeliveryBatchBytes, Concurrency: cfg.DeliveryConcurrency,
+		Timeout:       cfg.DeliveryTimeout,
 		DeadLetterDir: filepath.Join(cfg.SpoolDir, "deadletter"), Logger: log,
 	})
 	m.Registry.MustRegister(runner.LagCollectors()...)
@@ -172,7 +193,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	handler := ingest.New(ingest.Options{
 		Spool: sp, Tokens: cfg.Tokens, BrowserTokens: cfg.BrowserTokens, CORSOrigins: cfg.CORSOrigins,
 		Redact: cfg.Redact, RedactContext: cfg.RedactContext, Metrics: m, Logger: log,
-		Ready: Readiness(sp, sinks), OTLP: &otlpMapping,
+		Ready: Readiness(sp, sinks), OTLP: &otlpMapping, Enrich: enricher,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -185,6 +206,14 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 		f(ln.Addr().String())
 	}
 
+	indexCtx, stopIndex := context.WithCancel(context.Background())
+	indexDone := make(chan struct{})
+	if index != nil {
+		go func() { index.Run(indexCtx); close(indexDone) }()
+	} else {
+		close(indexDone)
+	}
+	defer func() { stopIndex(); <-indexDone }()
 	deliverCtx, stopDelivery := context.WithCancel(context.Background())
 	defer stopDelivery()
 	drain := make(chan struct{})
@@ -205,7 +234,10 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	if serr := srv.Shutdown(shCtx); serr != nil {
 		log.Warn("in-flight requests did not finish in time", "err", serr)
 	}
-	// Everything acknowledged is committed now; what is left is delivery.
+	// Everything acknowledged is committed now (and every acknowledged
+	// interaction indexed); what is left is delivery.
+	stopIndex()
+	<-indexDone
 	close(drain)
 	select {
 	case <-delivered:
@@ -225,6 +257,24 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 	}
 	log.Info("stopped")
 	return err
+}
+
+// openIndex opens the enrichment index and applies what the spool holds
+// beyond it, before the API listens: feedback accepted after a restart must
+// find every interaction acknowledged before it.
+func openIndex(ctx context.Context, cfg *config.Config, sp *spool.Spool, cursor bool, log *slog.Logger) (*enrich.Index, error) {
+	index, err := enrich.Open(enrich.Options{Path: filepath.Join(cfg.SpoolDir, "enrich.db"), Retention: cfg.EnrichRetention,
+		MaxBytes: cfg.EnrichMaxBytes, Source: sp, Cursor: cursor, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	from, start := index.Applied(), time.Now()
+	if err := index.CatchUp(ctx); err != nil {
+		index.Close()
+		return nil, fmt.Errorf("enrichment index: %w", err)
+	}
+	log.Info("enrichment index ready", "applied_from", from, "applied", index.Applied(), "took", time.Since(start).String())
+	return index, nil
 }
 
 // Readiness is /readyz: the spool is writable (not failed, not full) and

@@ -127,10 +127,16 @@ func TestOTLPEndToEnd(t *testing.T) {
 			Attributes: map[string]string{"gen_ai.operation.name": "chat"}, Context: c}
 		assertJSONLine(t, byKey["interaction "+tid], want)
 	}
+	// The evaluation names only the model; enrichment (docs/enrichment.md)
+	// adds the chat span's effective_version and parameters, not its input.
 	fb := byKey["feedback "+traceIDs[0]]
 	got, _ := feedback.Decode([]byte(fb))
+	params := json.RawMessage(`{"max_tokens":256,"model":"gpt-4o","temperature":0.7}`)
+	ev := feedback.EffectiveVersion("support-bot", &feedback.Context{Input: "Hi", Params: params})
 	assertJSONLine(t, fb, feedback.Event{Schema: feedback.Schema, Kind: feedback.KindFeedback, FeedbackID: got.FeedbackID,
-		CorrelationID: traceIDs[0], Timestamp: feedback.NewTime(start.Add(time.Minute)), Model: feedback.Model{ID: "support-bot", Version: "2026-11-01.3"},
+		CorrelationID: traceIDs[0], Timestamp: feedback.NewTime(start.Add(time.Minute)),
+		Model:     feedback.Model{ID: "support-bot", Version: "2026-11-01.3", EffectiveVersion: ev},
+		Context:   &feedback.Context{Params: params},
 		Sentiment: feedback.Negative, Score: func() *float64 { f := 2.0; return &f }(), Severity: feedback.SeverityInfo,
 		Comment: "Greets back but does not offer help.", Source: feedback.SourceAPI,
 		Attributes: map[string]string{"gen_ai.evaluation.name": "Helpfulness"}})

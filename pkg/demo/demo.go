@@ -1,5 +1,6 @@
 // Package demo is feedback-demo: a simulated chatbot (support-bot in three
-// versions) that produces what a real LLM application instrumented for
+// versions) and writing assistant (writing-assistant, whose users edit its
+// drafts) that produce what a real LLM application instrumented for
 // Feedback Loop produces: Prometheus metrics per model version on its own
 // /metrics, an interaction snapshot per request and user feedback posted to
 // feedbackd, and its own execution logs in Loki. It gives the dev stack's
@@ -98,11 +99,11 @@ func (m *Metrics) observe(in Interaction) {
 	if m == nil {
 		return
 	}
-	v := in.Version.Name
-	m.Requests.WithLabelValues(ModelID, v).Inc()
-	m.Duration.WithLabelValues(ModelID, v).Observe(in.Latency)
-	m.Tokens.WithLabelValues(ModelID, v, "input").Add(float64(in.TokensIn))
-	m.Tokens.WithLabelValues(ModelID, v, "output").Add(float64(in.TokensOut))
+	id, v := in.Event.Model.ID, in.Version.Name
+	m.Requests.WithLabelValues(id, v).Inc()
+	m.Duration.WithLabelValues(id, v).Observe(in.Latency)
+	m.Tokens.WithLabelValues(id, v, "input").Add(float64(in.TokensIn))
+	m.Tokens.WithLabelValues(id, v, "output").Add(float64(in.TokensOut))
 }
 
 // ErrRejected is a refusal that retrying cannot fix (bad token, an event the
@@ -191,6 +192,7 @@ type runner struct {
 }
 
 type logLine struct {
+	model   string
 	version string
 	at      time.Time
 	line    string
@@ -209,7 +211,7 @@ func (r *runner) add(in Interaction) {
 	now := time.Now()
 	for i, l := range in.LogLines {
 		// Distinct nanoseconds keep the lines of one request in order in Loki.
-		r.logs = append(r.logs, logLine{version: in.Version.Name, at: now.Add(time.Duration(i)), line: l})
+		r.logs = append(r.logs, logLine{model: in.Event.Model.ID, version: in.Version.Name, at: now.Add(time.Duration(i)), line: l})
 	}
 	if in.Feedback != nil {
 		r.stats.Feedback++
@@ -324,20 +326,21 @@ func (r *runner) post(ctx context.Context, path string, events []feedback.Event)
 }
 
 // pushLogs writes the execution logs with Loki's JSON push API, one stream
-// per model version under app=AppLabel.
+// per model and version under app=AppLabel.
 func (r *runner) pushLogs(ctx context.Context) error {
 	type stream struct {
 		Stream map[string]string `json:"stream"`
 		Values [][2]string       `json:"values"`
 	}
-	byVersion := map[string]*stream{}
-	var order []string
+	byVersion := map[[2]string]*stream{}
+	var order [][2]string
 	for _, l := range r.logs {
-		s := byVersion[l.version]
+		k := [2]string{l.model, l.version}
+		s := byVersion[k]
 		if s == nil {
-			s = &stream{Stream: map[string]string{"app": AppLabel, "model_id": ModelID, "model_version": l.version}}
-			byVersion[l.version] = s
-			order = append(order, l.version)
+			s = &stream{Stream: map[string]string{"app": AppLabel, "model_id": l.model, "model_version": l.version}}
+			byVersion[k] = s
+			order = append(order, k)
 		}
 		s.Values = append(s.Values, [2]string{strconv.FormatInt(l.at.UnixNano(), 10), l.line})
 	}

@@ -262,6 +262,9 @@ func TestDemoThroughFeedbackdShowsTheRegression(t *testing.T) {
 		case feedback.KindInteraction:
 			snapshots[e.CorrelationID] = true
 		case feedback.KindFeedback:
+			if e.Model.ID != demo.ModelID {
+				continue
+			}
 			c := byVersion[e.Model.Version]
 			if c == nil {
 				c = &counts{}
@@ -316,15 +319,97 @@ func TestDemoThroughFeedbackdShowsTheRegression(t *testing.T) {
 
 	// The app's own metrics agree with the traffic: what requestsQuery reads.
 	total := 0.0
-	for _, v := range demo.Versions {
-		var m dto.Metric
-		if err := metrics.Requests.WithLabelValues(demo.ModelID, v.Name).Write(&m); err != nil {
-			t.Fatal(err)
+	for model, versions := range map[string][]demo.Version{demo.ModelID: demo.Versions, demo.WriterModelID: demo.WriterVersions} {
+		for _, v := range versions {
+			var m dto.Metric
+			if err := metrics.Requests.WithLabelValues(model, v.Name).Write(&m); err != nil {
+				t.Fatal(err)
+			}
+			total += m.GetCounter().GetValue()
 		}
-		total += m.GetCounter().GetValue()
 	}
 	if total != interactions {
 		t.Errorf("llm_requests_total sums to %v, want %d", total, interactions)
+	}
+	checkReleaseTimes(t, events)
+	checkEditLengthRatio(t, events)
+}
+
+// Every delivered feedback event carries its version's released_at and
+// prompt_version, though the demo sends feedback with model id and version
+// only: feedbackd's enrichment copied them from the interaction.
+func checkReleaseTimes(t *testing.T, events []feedback.Event) {
+	t.Helper()
+	released := map[string]demo.Version{}
+	for _, v := range append(append([]demo.Version(nil), demo.Versions...), demo.WriterVersions...) {
+		released[v.Name] = v
+	}
+	n := 0
+	for _, e := range events {
+		if e.Kind != feedback.KindFeedback {
+			continue
+		}
+		v := released[e.Model.Version]
+		if e.Model.ReleasedAt != v.ReleasedAt || e.Context == nil || e.Context.PromptVersion != v.PromptVersion {
+			if n++; n <= 5 {
+				t.Errorf("feedback %s of %s: released_at %q, context %+v; want %s and prompt_version %s",
+					e.FeedbackID, e.Model.Version, e.Model.ReleasedAt, e.Context, v.ReleasedAt, v.PromptVersion)
+			}
+		}
+	}
+}
+
+// The seed's second case study, from what was delivered: the mean of
+// edit.edited_chars ÷ edit.original_chars of the writing assistant's edit
+// feedback, grouped by the context.params.verbosity enrichment gave each
+// event, is well below 1 at high verbosity (users cut the drafts) and about
+// 1 at low. This is edit_length_ratio by params.verbosity, computed here from
+// the events themselves.
+func checkEditLengthRatio(t *testing.T, events []feedback.Event) {
+	t.Helper()
+	type mean struct{ sum, n float64 }
+	byVerbosity := map[string]*mean{}
+	for _, e := range events {
+		if e.Kind != feedback.KindFeedback || e.Model.ID != demo.WriterModelID {
+			continue
+		}
+		if e.Source != feedback.SourceEdit || e.Edit == nil || e.Edit.OriginalChars == 0 {
+			t.Errorf("writing-assistant feedback %s is not an edit: source %q, edit %+v", e.FeedbackID, e.Source, e.Edit)
+			continue
+		}
+		var params struct {
+			Verbosity string `json:"verbosity"`
+		}
+		if e.Context == nil || json.Unmarshal(e.Context.Params, &params) != nil || params.Verbosity == "" {
+			t.Errorf("edit feedback %s delivered without context.params.verbosity: %+v", e.FeedbackID, e.Context)
+			continue
+		}
+		m := byVerbosity[params.Verbosity]
+		if m == nil {
+			m = &mean{}
+			byVerbosity[params.Verbosity] = m
+		}
+		m.sum += float64(e.Edit.EditedChars) / float64(e.Edit.OriginalChars)
+		m.n++
+	}
+	ratio := func(v string) float64 {
+		m := byVerbosity[v]
+		if m == nil || m.n < 15 {
+			t.Fatalf("edit feedback at verbosity %s: %+v, want at least 15 events", v, m)
+		}
+		r := m.sum / m.n
+		t.Logf("verbosity %s: edit_length_ratio %.3f over %v edits", v, r, m.n)
+		return r
+	}
+	low, medium, high := ratio("low"), ratio("medium"), ratio("high")
+	if high >= 0.7 {
+		t.Errorf("edit_length_ratio at high verbosity %.3f, want well below 1 (under 0.7)", high)
+	}
+	if low < 0.95 || low > 1.05 {
+		t.Errorf("edit_length_ratio at low verbosity %.3f, want about 1 (0.95..1.05)", low)
+	}
+	if !(high < medium && medium < low) {
+		t.Errorf("edit_length_ratio by verbosity: low %.3f, medium %.3f, high %.3f; want it falling as verbosity rises", low, medium, high)
 	}
 }
 
@@ -342,6 +427,13 @@ func TestSimulationIsDeterministicAndValid(t *testing.T) {
 			for i := range events {
 				if errs := events[i].Validate(); len(errs) > 0 {
 					t.Errorf("%s: %s event invalid: %v", r.URL.Path, events[i].Kind, errs)
+				}
+				// What feedbackd enriches must not come from the demo itself.
+				if e := events[i]; e.Kind == feedback.KindFeedback && (e.Context != nil || e.Model.ReleasedAt != "") {
+					t.Errorf("feedback %s sent with context %+v, released_at %q: the demo sends only id and version", e.FeedbackID, e.Context, e.Model.ReleasedAt)
+				}
+				if e := events[i]; e.Kind == feedback.KindInteraction && e.Model.ReleasedAt == "" {
+					t.Errorf("interaction %s sent without released_at", e.CorrelationID)
 				}
 			}
 			bodies = append(bodies, r.URL.Path+" "+string(body))

@@ -28,9 +28,13 @@ const EnvPrefix = "FEEDBACK_DEMO_"
 // Options are the command line: the run's Config and where /metrics listens.
 type Options struct {
 	Config
-	// Listen is the address of /metrics, /tickets and /notifications;
-	// empty serves none.
+	// Listen is the address of the chat page, /metrics, /tickets and
+	// /notifications; empty serves none.
 	Listen string
+	// WidgetEndpoint and WidgetToken configure the chat page's widget
+	// (ChatConfig).
+	WidgetEndpoint string
+	WidgetToken    string
 }
 
 // ErrHelp is returned by ParseOptions for -h.
@@ -45,7 +49,9 @@ func ParseOptions(args []string, getenv func(string) string, out io.Writer) (Opt
 	fs.StringVar(&o.FeedbackdURL, "feedbackd-url", "http://127.0.0.1:8787", "feedbackd base URL")
 	fs.StringVar(&o.Token, "token", "", "bearer token for feedbackd (its --tokens); empty: none")
 	fs.StringVar(&o.LokiURL, "loki-url", "", "Loki base URL for the app's execution logs; empty: no logs")
-	fs.StringVar(&o.Listen, "listen", "127.0.0.1:9464", "address of /metrics and of the ticket system and notification service feedbackd's rules call (/tickets, /notifications); empty: none")
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:9464", "address of the chat page (/), /metrics and of the ticket system and notification service feedbackd's rules call (/tickets, /notifications); empty: none")
+	fs.StringVar(&o.WidgetEndpoint, "widget-endpoint", "", "feedbackd's base URL as a visitor's browser reaches it, for the chat page's widget; empty: feedbackd-url")
+	fs.StringVar(&o.WidgetToken, "widget-token", "", "browser token for the chat page's widget (feedbackd --browser-tokens, with the page's origin in --cors-origins); empty: none")
 	fs.Uint64Var(&o.Seed, "seed", 1, "random seed; the same seed replays the same traffic")
 	fs.Float64Var(&o.Rate, "rate", 2, "interactions per second; 0: as fast as feedbackd accepts")
 	fs.IntVar(&o.Count, "count", 0, "stop after this many interactions; 0: no limit")
@@ -121,10 +127,12 @@ func Main(args []string) int {
 		// …/tickets, and --notify-url …/notifications.
 		mux.Handle("/tickets/", http.StripPrefix("/tickets", NewTicketSystem(reg)))
 		mux.Handle("POST /notifications", NewInbox(reg))
+		// A person's own feedback, through the widget, on top of the simulated traffic.
+		mux.Handle("/", NewChat(ChatConfig{Config: o.Config, WidgetEndpoint: o.WidgetEndpoint, WidgetToken: o.WidgetToken}))
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(l) }()
 		defer srv.Close()
-		log.Info("serving /metrics, /tickets and /notifications", "addr", l.Addr().String())
+		log.Info("serving the chat page (/), /metrics, /tickets and /notifications", "addr", l.Addr().String())
 	}
 	log.Info("simulating support-bot traffic", "feedbackd", o.FeedbackdURL, "loki", o.LokiURL, "seed", o.Seed,
 		"rate", strconv.FormatFloat(o.Rate, 'g', -1, 64), "count", o.Count, "duration", o.Duration.String())

@@ -18,9 +18,13 @@ const ModelID = "support-bot"
 // system prompt and raised the temperature and users report hallucinations
 // and bias, v3 reverted the prompt and fixed it.
 type Version struct {
-	Name          string
-	Label         string // v1, v2, v3: for people reading the logs
-	Share         float64
+	Name  string
+	Label string // v1, v2, v3: for people reading the logs
+	Share float64
+	// ReleasedAt is model.released_at (RFC 3339), the version timestamp
+	// the data source orders versions by; the application sends it with its
+	// interaction snapshots.
+	ReleasedAt    string
 	SystemPrompt  string
 	PromptVersion string
 	Temperature   float64
@@ -43,7 +47,7 @@ type Weighted struct {
 // Versions are the three releases, in release order.
 var Versions = []Version{
 	{
-		Name: "2026-11-01.1", Label: "v1", Share: 0.35, PromptVersion: "support-v1", Temperature: 0.2,
+		Name: "2026-11-01.1", Label: "v1", Share: 0.35, ReleasedAt: "2026-11-01T09:00:00Z", PromptVersion: "support-v1", Temperature: 0.2,
 		SystemPrompt: "You are the support assistant of Example Shop. Answer only from the help center articles; " +
 			"if they do not cover the question, say so and offer a human agent.",
 		Negative: 0.15, Neutral: 0.08, LatencyMedian: 0.8,
@@ -51,7 +55,7 @@ var Versions = []Version{
 			{"formatting_error", 0.15}, {"hallucination", 0.1}},
 	},
 	{
-		Name: "2026-11-10.2", Label: "v2", Share: 0.4, PromptVersion: "support-v2-friendly", Temperature: 0.9,
+		Name: "2026-11-10.2", Label: "v2", Share: 0.4, ReleasedAt: "2026-11-10T09:00:00Z", PromptVersion: "support-v2-friendly", Temperature: 0.9,
 		SystemPrompt: "You are Sunny, the upbeat assistant of Example Shop. Always give the customer a confident, " +
 			"complete answer and never say you do not know.",
 		Negative: 0.42, Neutral: 0.05, LatencyMedian: 1.6,
@@ -59,7 +63,7 @@ var Versions = []Version{
 			{"not_helpful", 0.1}, {"offensive", 0.06}, {"harmful", 0.06}},
 	},
 	{
-		Name: "2026-11-18.3", Label: "v3", Share: 0.25, PromptVersion: "support-v3", Temperature: 0.3,
+		Name: "2026-11-18.3", Label: "v3", Share: 0.25, ReleasedAt: "2026-11-18T09:00:00Z", PromptVersion: "support-v3", Temperature: 0.3,
 		SystemPrompt: "You are the support assistant of Example Shop. Answer only from the help center articles " +
 			"and cite the article; if they do not cover the question, say so and offer a human agent.",
 		Negative: 0.12, Neutral: 0.08, LatencyMedian: 0.9,
@@ -141,12 +145,13 @@ type Interaction struct {
 // exactly the same traffic.
 type simulator struct {
 	rng      *rand.Rand
+	wrng     *rand.Rand // the writing assistant's
 	versions []Version
 	n        int
 }
 
 func newSimulator(seed uint64) *simulator {
-	return &simulator{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), versions: Versions}
+	return &simulator{rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), wrng: newWriterRNG(seed), versions: Versions}
 }
 
 func (s *simulator) pick(ws []Weighted) string {
@@ -189,19 +194,26 @@ func (s *simulator) version() *Version {
 // how the user reacted.
 func (s *simulator) next() Interaction {
 	s.n++
+	if s.n%writerEvery == 0 {
+		return s.nextWriter()
+	}
 	v := s.version()
 	corr := s.hexID(16) // a W3C trace id, as docs/event.md recommends
 	question := s.oneOf(questions)
 	answer := s.oneOf(answers[v.Label])
 	user := &feedback.User{ID: fmt.Sprintf("user-%04d", s.rng.IntN(users)), Role: s.pick(roles), Geo: s.pick(geos)}
 	attrs := map[string]string{"domain": s.pick(domains), "channel": []string{"web", "app"}[s.rng.IntN(2)]}
+	// The widget's feedback (and the review of it) names only id and
+	// version; released_at comes with the interaction snapshot, and
+	// feedbackd's enrichment copies it onto the feedback.
 	model := feedback.Model{ID: ModelID, Version: v.Name}
 	params := fmt.Sprintf(`{"temperature":%g,"top_p":0.95,"max_tokens":512}`, v.Temperature)
 
 	in := Interaction{
 		Version: v,
 		Event: feedback.Event{
-			Kind: feedback.KindInteraction, CorrelationID: corr, Model: model, User: user, Attributes: attrs,
+			Kind: feedback.KindInteraction, CorrelationID: corr, User: user, Attributes: attrs,
+			Model: feedback.Model{ID: ModelID, Version: v.Name, ReleasedAt: v.ReleasedAt},
 			Context: &feedback.Context{SystemPrompt: v.SystemPrompt, Input: question, Output: answer,
 				Params: []byte(params), PromptVersion: v.PromptVersion},
 		},

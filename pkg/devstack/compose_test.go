@@ -359,6 +359,30 @@ func TestComposeServicesAreWired(t *testing.T) {
 	hostPort(t, "feedback-demo feedbackd-url", dopts.FeedbackdURL, ports)
 	hostPort(t, "feedback-demo loki-url", dopts.LokiURL, ports)
 
+	// The demo writes with a server token, and its chat page's widget, in the
+	// visitor's browser, reaches feedbackd on its published port with a
+	// browser token from the page's own published origin.
+	if len(fcfg.Tokens) > 0 && !contains(fcfg.Tokens, dopts.Token) {
+		t.Errorf("feedback-demo's token %q is not one of feedbackd's tokens", dopts.Token)
+	}
+	if !contains(fcfg.BrowserTokens, dopts.WidgetToken) {
+		t.Errorf("the chat page's widget token %q is not one of feedbackd's browser tokens", dopts.WidgetToken)
+	}
+	published := func(s composeService, port string) string {
+		for _, p := range s.Ports {
+			if host, container, ok := strings.Cut(strings.Trim(p, `'"`), ":"); ok && container == port {
+				return host
+			}
+		}
+		return ""
+	}
+	if want := "http://localhost:" + published(fd, ports["feedbackd"]); strings.TrimRight(dopts.WidgetEndpoint, "/") != want {
+		t.Errorf("the chat page's widget posts to %q, feedbackd is published at %s", dopts.WidgetEndpoint, want)
+	}
+	if origin := "http://localhost:" + published(dm, ports["feedback-demo"]); !contains(fcfg.CORSOrigins, origin) {
+		t.Errorf("the chat page's origin %s (feedback-demo's published port) is not in feedbackd's cors-origins %v", origin, fcfg.CORSOrigins)
+	}
+
 	// Prometheus scrapes compose services on their metrics ports, and every
 	// metrics source of the stack is scraped.
 	var pcfg struct {

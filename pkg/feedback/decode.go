@@ -369,46 +369,59 @@ func (d *decoder) event(v *jvalue) Event {
 	return e
 }
 
-func (d *decoder) model(v *jvalue, field string) Model {
-	var m Model
+// member is where one member of a nested object goes: a *string,
+// *[]string, *int or *float64 (each type-checked and naming its path in
+// errors), or a func for members that need more.
+type member struct {
+	key    string
+	target any
+}
+
+// members decodes v's members into their targets; a key without one is an
+// unknown field. It reports whether v was an object. The nested objects of
+// an event are all flat, so this one walk replaces a hand-written loop per
+// struct.
+func (d *decoder) members(v *jvalue, field string, targets ...member) bool {
 	if !d.object(v, field) {
-		return m
+		return false
 	}
+next:
 	for _, mem := range v.members {
 		f := fieldPath{field, mem.key}
-		switch mem.key {
-		case "id":
-			m.ID = d.str(mem.val, f)
-		case "version":
-			m.Version = d.str(mem.val, f)
-		case "released_at":
-			m.ReleasedAt = d.str(mem.val, f)
-		case "effective_version":
-			m.EffectiveVersion = d.str(mem.val, f)
-		default:
-			d.unknown(f.String())
+		for _, t := range targets {
+			if t.key != mem.key {
+				continue
+			}
+			switch p := t.target.(type) {
+			case *string:
+				*p = d.str(mem.val, f)
+			case *[]string:
+				*p = d.strs(mem.val, f)
+			case *int:
+				*p = d.integer(mem.val, f)
+			case *float64:
+				*p, _ = d.float(mem.val, f)
+			case func(*jvalue, fieldPath):
+				p(mem.val, f)
+			}
+			continue next
 		}
+		d.unknown(f.String())
 	}
+	return true
+}
+
+func (d *decoder) model(v *jvalue, field string) Model {
+	var m Model
+	d.members(v, field, member{"id", &m.ID}, member{"version", &m.Version},
+		member{"released_at", &m.ReleasedAt}, member{"effective_version", &m.EffectiveVersion})
 	return m
 }
 
 func (d *decoder) user(v *jvalue, field string) *User {
-	if !d.object(v, field) {
-		return nil
-	}
 	u := &User{}
-	for _, mem := range v.members {
-		f := fieldPath{field, mem.key}
-		switch mem.key {
-		case "id":
-			u.ID = d.str(mem.val, f)
-		case "role":
-			u.Role = d.str(mem.val, f)
-		case "geo":
-			u.Geo = d.str(mem.val, f)
-		default:
-			d.unknown(f.String())
-		}
+	if !d.members(v, field, member{"id", &u.ID}, member{"role", &u.Role}, member{"geo", &u.Geo}) {
+		return nil
 	}
 	return u
 }
@@ -429,96 +442,46 @@ func (d *decoder) attributes(v *jvalue, field string) map[string]string {
 }
 
 func (d *decoder) context(v *jvalue, field string) *Context {
-	if !d.object(v, field) {
-		return nil
-	}
 	c := &Context{}
-	for _, mem := range v.members {
-		f := fieldPath{field, mem.key}
-		switch mem.key {
-		case "system_prompt":
-			c.SystemPrompt = d.str(mem.val, f)
-		case "input":
-			c.Input = d.str(mem.val, f)
-		case "output":
-			c.Output = d.str(mem.val, f)
-		case "params":
-			// Shape and value types are Validate's job, so that hand-built
-			// events get the same checks; here only the bytes are kept.
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, d.data[mem.val.start:mem.val.end]); err != nil {
-				d.fail(f.String(), "must be a JSON object")
-				continue
-			}
-			c.Params = json.RawMessage(buf.Bytes())
-		case "prompt_version":
-			c.PromptVersion = d.str(mem.val, f)
-		default:
-			d.unknown(f.String())
+	params := func(val *jvalue, f fieldPath) {
+		// Shape and value types are Validate's job, so that hand-built
+		// events get the same checks; here only the bytes are kept.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, d.data[val.start:val.end]); err != nil {
+			d.fail(f.String(), "must be a JSON object")
+			return
 		}
+		c.Params = json.RawMessage(buf.Bytes())
+	}
+	if !d.members(v, field, member{"system_prompt", &c.SystemPrompt}, member{"input", &c.Input},
+		member{"output", &c.Output}, member{"params", params}, member{"prompt_version", &c.PromptVersion}) {
+		return nil
 	}
 	return c
 }
 
 func (d *decoder) edit(v *jvalue, field string) *Edit {
-	if !d.object(v, field) {
-		return nil
-	}
 	e := &Edit{}
-	for _, mem := range v.members {
-		f := fieldPath{field, mem.key}
-		switch mem.key {
-		case "original_chars":
-			e.OriginalChars = d.integer(mem.val, f)
-		case "edited_chars":
-			e.EditedChars = d.integer(mem.val, f)
-		case "similarity":
-			e.Similarity, _ = d.float(mem.val, f)
-		default:
-			d.unknown(f.String())
-		}
+	if !d.members(v, field, member{"original_chars", &e.OriginalChars}, member{"edited_chars", &e.EditedChars},
+		member{"similarity", &e.Similarity}) {
+		return nil
 	}
 	return e
 }
 
 func (d *decoder) ticket(v *jvalue, field string) *Ticket {
-	if !d.object(v, field) {
-		return nil
-	}
 	t := &Ticket{}
-	for _, mem := range v.members {
-		f := fieldPath{field, mem.key}
-		switch mem.key {
-		case "system":
-			t.System = d.str(mem.val, f)
-		case "key":
-			t.Key = d.str(mem.val, f)
-		case "url":
-			t.URL = d.str(mem.val, f)
-		default:
-			d.unknown(f.String())
-		}
+	if !d.members(v, field, member{"system", &t.System}, member{"key", &t.Key}, member{"url", &t.URL}) {
+		return nil
 	}
 	return t
 }
 
 func (d *decoder) fixes(v *jvalue, field string) *Fixes {
-	if !d.object(v, field) {
-		return nil
-	}
 	x := &Fixes{}
-	for _, mem := range v.members {
-		f := fieldPath{field, mem.key}
-		switch mem.key {
-		case "tags":
-			x.Tags = d.strs(mem.val, f)
-		case "feedback_ids":
-			x.FeedbackIDs = d.strs(mem.val, f)
-		case "cluster_ids":
-			x.ClusterIDs = d.strs(mem.val, f)
-		default:
-			d.unknown(f.String())
-		}
+	if !d.members(v, field, member{"tags", &x.Tags}, member{"feedback_ids", &x.FeedbackIDs},
+		member{"cluster_ids", &x.ClusterIDs}) {
+		return nil
 	}
 	return x
 }

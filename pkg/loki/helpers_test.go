@@ -2,9 +2,6 @@ package loki
 
 import (
 	"encoding/json"
-	"net/url"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -43,31 +40,4 @@ func replay(t testing.TB) (*lokitest.Server, *Client) {
 		t.Fatal(err)
 	}
 	return srv, c
-}
-
-func loadManifest(t testing.TB) map[string]string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m struct {
-		Fixtures []struct {
-			Name     string            `json:"name"`
-			Endpoint string            `json:"endpoint"`
-			Params   map[string]string `json:"params"`
-		} `json:"fixtures"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, f := range m.Fixtures {
-		v := url.Values{}
-		for k, p := range f.Params {
-			v.Set(k, p)
-		}
-		out[f.Name] = f.Endpoint + "?" + v.Encode()
-	}
-	return out
 }

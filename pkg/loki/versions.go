@@ -135,4 +135,3 @@ func (c *Client) VersionTags(ctx context.Context, q read.Query) (read.Breakdown,
 	}
 	return out, meta, nil
 }
-

@@ -141,10 +141,10 @@ func versionsLoki(b *testing.B, a versionsAnswers, requests *atomic.Int64) *http
 	return srv
 }
 
-// BenchmarkVersions300k is the versions query type end to end over HTTP
+// BenchmarkLokiVersions300k is the versions query type end to end over HTTP
 // for 300,000 events in 24 h (scripts/bench.sh prints it beside
-// BenchmarkVersionsDecodeOnly300k): its three requests and the frame.
-func BenchmarkVersions300k(b *testing.B) {
+// BenchmarkLokiVersionsDecodeOnly300k): its three requests and the frame.
+func BenchmarkLokiVersions300k(b *testing.B) {
 	end := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	a := genVersionsAnswers(300000, end)
 	var requests atomic.Int64
@@ -173,10 +173,10 @@ func BenchmarkVersions300k(b *testing.B) {
 	}
 }
 
-// BenchmarkVersionsDecodeOnly300k decodes the same three answers with
+// BenchmarkLokiVersionsDecodeOnly300k decodes the same three answers with
 // encoding/json, and nothing else: the floor the plugin is measured
 // against.
-func BenchmarkVersionsDecodeOnly300k(b *testing.B) {
+func BenchmarkLokiVersionsDecodeOnly300k(b *testing.B) {
 	a := genVersionsAnswers(300000, time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
 	var v struct {
 		Data struct {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -124,29 +123,11 @@ func TestLokiGoldenFrames(t *testing.T) {
 
 func loadManifest(t testing.TB) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(lokitest.Dir(), "manifest.json"))
+	m, err := lokitest.RecordedRequests(lokitest.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m struct {
-		Fixtures []struct {
-			Name     string            `json:"name"`
-			Endpoint string            `json:"endpoint"`
-			Params   map[string]string `json:"params"`
-		} `json:"fixtures"`
-	}
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, f := range m.Fixtures {
-		v := url.Values{}
-		for k, p := range f.Params {
-			v.Set(k, p)
-		}
-		out[f.Name] = f.Endpoint + "?" + v.Encode()
-	}
-	return out
+	return m
 }
 
 // expected.json holds truths computed from events.jsonl in plain Python, no

@@ -28,10 +28,10 @@ const (
 	DefaultLimit = 100
 	MaxLimit     = 5000
 	MaxPoints    = 11000 // Loki rejects (end-start)/step > 11,000
-	maxTags      = 64
-	maxFilters   = 32
-	maxGroupBy   = 4
-	maxValueLen  = 1024
+	MaxTags      = 64
+	MaxFilters   = 32
+	MaxGroupBy   = 4
+	MaxValueLen  = 1024
 )
 
 // Filter is one {key, operator, value} condition on a query field.
@@ -107,27 +107,27 @@ func (q *Query) Validate() error {
 	if q.Sentiment != "" && !q.Sentiment.Valid() {
 		return FieldErr("sentiment", "unknown sentiment %q; use positive, negative or neutral", q.Sentiment)
 	}
-	if len(q.Tags) > maxTags {
-		return FieldErr("tags", "at most %d tags", maxTags)
+	if len(q.Tags) > MaxTags {
+		return FieldErr("tags", "at most %d tags", MaxTags)
 	}
 	for i, t := range q.Tags {
 		if !feedback.ValidTag(t) {
 			return FieldErr(fmt.Sprintf("tags[%d]", i), "%q is not a taxonomy tag nor a custom tag matching ^[a-z][a-z0-9_]{0,39}$", t)
 		}
 	}
-	if len(q.Filters) > maxFilters {
-		return FieldErr("filters", "at most %d filters", maxFilters)
+	if len(q.Filters) > MaxFilters {
+		return FieldErr("filters", "at most %d filters", MaxFilters)
 	}
 	for i, f := range q.Filters {
 		if err := f.validate(fmt.Sprintf("filters[%d]", i)); err != nil {
 			return err
 		}
 	}
-	if len(q.Search) > maxValueLen {
-		return FieldErr("search", "longer than %d bytes", maxValueLen)
+	if len(q.Search) > MaxValueLen {
+		return FieldErr("search", "longer than %d bytes", MaxValueLen)
 	}
-	if len(q.GroupBy) > maxGroupBy {
-		return FieldErr("groupBy", "at most %d dimensions", maxGroupBy)
+	if len(q.GroupBy) > MaxGroupBy {
+		return FieldErr("groupBy", "at most %d dimensions", MaxGroupBy)
 	}
 	seen := map[string]bool{}
 	for i, g := range q.GroupBy {
@@ -154,7 +154,7 @@ func (q *Query) Validate() error {
 // ValidateTail checks what comes after the query-type checks of a panel
 // target: the correlation id and the time range.
 func (q *Query) ValidateTail() error {
-	if q.CorrelationID != "" && !correlationIDRe.MatchString(q.CorrelationID) {
+	if q.CorrelationID != "" && !CorrelationIDRe.MatchString(q.CorrelationID) {
 		return FieldErr("correlationId", "%q is not a correlation id: use letters, digits and . _ : - (at most 128), e.g. a W3C trace id", q.CorrelationID)
 	}
 	if !q.To.After(q.From) {
@@ -176,8 +176,8 @@ func (f Filter) validate(name string) error {
 	default:
 		return FieldErr(name+".operator", "unknown operator %q; use =, !=, =~ or !~", f.Operator)
 	}
-	if len(f.Value) > maxValueLen {
-		return FieldErr(name+".value", "longer than %d bytes", maxValueLen)
+	if len(f.Value) > MaxValueLen {
+		return FieldErr(name+".value", "longer than %d bytes", MaxValueLen)
 	}
 	if f.Key == "tag" && (f.Operator == OpEqual || f.Operator == OpNotEqual) && f.Value != "" && !feedback.ValidTag(f.Value) {
 		return FieldErr(name+".value", "%q is not a valid tag", f.Value)
@@ -185,9 +185,9 @@ func (f Filter) validate(name string) error {
 	return nil
 }
 
-// correlationIDRe keeps ids to characters that mean nothing in LogQL, PromQL
+// CorrelationIDRe keeps ids to characters that mean nothing in LogQL, PromQL
 // or a URL, so an id can be put into the configured execution-logs query.
-var correlationIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+var CorrelationIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 // Range is the length of the query's time range.
 func (q Query) Range() time.Duration { return q.To.Sub(q.From) }

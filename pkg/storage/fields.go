@@ -46,10 +46,10 @@ var fields = []Field{
 
 // attribute keys become part of LogQL label names and JSON paths, so they are
 // validated (never escaped): only identifier characters are allowed.
-var attributeKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var AttributeKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 const (
-	attributesPrefix = "attributes."
+	AttributesPrefix = "attributes."
 	// ParamsPrefix names a generation parameter, params.<key>, stored at
 	// context.params.<key>.
 	ParamsPrefix = "params."
@@ -58,17 +58,17 @@ const (
 
 // LookupField resolves a field name of a filter (forFilter) or groupBy entry.
 func LookupField(name string, forFilter bool) (Field, error) {
-	if strings.HasPrefix(name, attributesPrefix) {
-		key := strings.TrimPrefix(name, attributesPrefix)
-		if !attributeKey.MatchString(key) {
-			return Field{}, fmt.Errorf("attribute key %q must match %s", key, attributeKey)
+	if strings.HasPrefix(name, AttributesPrefix) {
+		key := strings.TrimPrefix(name, AttributesPrefix)
+		if !AttributeKey.MatchString(key) {
+			return Field{}, fmt.Errorf("attribute key %q must match %s", key, AttributeKey)
 		}
 		return Field{Name: name, LokiLabel: "attributes_" + key, JSONPath: name}, nil
 	}
 	if strings.HasPrefix(name, ParamsPrefix) {
 		key := strings.TrimPrefix(name, ParamsPrefix)
-		if !attributeKey.MatchString(key) {
-			return Field{}, fmt.Errorf("parameter key %q must match %s", key, attributeKey)
+		if !AttributeKey.MatchString(key) {
+			return Field{}, fmt.Errorf("parameter key %q must match %s", key, AttributeKey)
 		}
 		return Field{Name: name, LokiLabel: "params_" + key, JSONPath: paramsPath + key}, nil
 	}
@@ -93,14 +93,17 @@ func FieldNames(forFilter bool) []string {
 			out = append(out, f.Name)
 		}
 	}
-	return append(out, attributesPrefix+"<key>", ParamsPrefix+"<key>")
+	return append(out, AttributesPrefix+"<key>", ParamsPrefix+"<key>")
 }
 
 // ParamKey is the params.<key> field of a context.params key, or "" when
 // the key cannot be one.
 func ParamKey(key string) string {
-	if !attributeKey.MatchString(key) {
+	if !AttributeKey.MatchString(key) {
 		return ""
 	}
 	return ParamsPrefix + key
 }
+
+// Fields lists the named query fields (not the attributes.<key> form).
+func Fields() []Field { return append([]Field(nil), fields...) }

@@ -3,6 +3,10 @@
 // same bytes to a file with the same fsync policy (group commit).
 //
 //	go run ./pkg/cmd/feedbackd-bench -duration 30s
+//	go run ./pkg/cmd/feedbackd-bench -mode delivery
+//
+// -mode delivery is described in delivery.go and docs/delivery.md; the rest
+// of this comment is about the default mode, ingest.
 //
 // feedbackd runs in-process on a loopback port with no sinks, so what is
 // measured is the ingest path a client waits for: HTTP, decoding, validation,
@@ -59,7 +63,35 @@ func main() {
 	only := flag.String("only", "", `run one kind of load: "batched" or "single" (default both)`)
 	dir := flag.String("dir", "", "directory for the spool and the baseline files (default: a temporary directory on the working directory's file system)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	mode := flag.String("mode", "ingest", `"ingest": durable ingest against the HTTP floor and the file baseline; "delivery": events posted to feedbackd until Loki and Elasticsearch stand-ins acknowledged all, against pushing the same request bodies to them directly`)
+	events := flag.Int("events", 200000, "-mode delivery: events per round")
+	clients := flag.Int("clients", 4, "-mode delivery: concurrent clients posting -batch events per request to feedbackd")
+	concurrency := flag.Int("concurrency", 4, "-mode delivery: feedbackd's --delivery-concurrency, and the connections per stand-in of the direct push")
+	deliveryBatch := flag.Int("delivery-batch", 500, "-mode delivery: feedbackd's --delivery-batch-size")
+	latency := flag.Duration("store-latency", 0, "-mode delivery: time each stand-in takes to answer a request, as a store's round trip")
 	flag.Parse()
+	if *mode == "delivery" {
+		r := *rounds
+		if !isFlagSet("rounds") {
+			r = 2
+		}
+		var err error
+		if *events < *batchSize || *batchSize < 1 || *clients < 1 || *concurrency < 1 || *deliveryBatch < 1 || r < 1 {
+			err = errors.New("-events must be at least -batch, and -batch, -clients, -concurrency, -delivery-batch and -rounds positive")
+		} else {
+			err = runDelivery(deliveryConfig{events: *events, clients: *clients, perRequest: *batchSize, concurrency: *concurrency,
+				batchSize: *deliveryBatch, latency: *latency, rounds: r, dir: *dir})
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "feedbackd-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *mode != "ingest" {
+		fmt.Fprintf(os.Stderr, "feedbackd-bench: -mode: %q is neither ingest nor delivery\n", *mode)
+		os.Exit(2)
+	}
 	cfg := config{duration: *duration, rounds: *rounds, batchClients: *batchClients, batchSize: *batchSize, dir: *dir}
 	err := cfg.parse(*singleClients, *only)
 	if err == nil && *cpuProfile != "" {
@@ -76,6 +108,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "feedbackd-bench:", err)
 		os.Exit(1)
 	}
+}
+
+func isFlagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 type config struct {
@@ -533,6 +571,8 @@ func (c *rawClient) post(req []byte, deadline time.Time) (int, error) {
 	case length >= 0:
 		_, err = c.br.Discard(length)
 		return code, err
+	case code == http.StatusNoContent || code == http.StatusNotModified:
+		return code, nil // no body by definition
 	default:
 		return 0, errors.New("response without Content-Length on a keep-alive connection")
 	}

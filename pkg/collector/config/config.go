@@ -75,10 +75,16 @@ type Config struct {
 	OTLPPositiveScore           float64
 	OTLPNegativeScore           float64
 
-	DeliveryBatchSize int
-	DeliveryTimeout   time.Duration
-	ShutdownTimeout   time.Duration
-	LogLevel          string
+	Enrich          bool
+	EnrichRetention time.Duration
+	EnrichMaxBytes  int64
+
+	DeliveryBatchSize   int
+	DeliveryBatchBytes  int
+	DeliveryConcurrency int
+	DeliveryTimeout     time.Duration
+	ShutdownTimeout     time.Duration
+	LogLevel            string
 }
 
 // Option describes one setting; Options is the list the docs are made from.
@@ -177,6 +183,16 @@ func ParseBytes(v string) (int64, error) {
 	}
 	return n * mult, nil
 }
+
+const (
+	// maxBatchBytes keeps a request well under what Loki and Elasticsearch
+	// take by default (100 MB each: Loki's distributor, Elasticsearch's
+	// http.max_content_length) after their encodings add to the lines.
+	maxBatchBytes = 64 << 20
+	// maxConcurrency matches the idle connections the HTTP sinks keep per
+	// host (sink.MaxIdleConnsPerHost); more would dial anew for each batch.
+	maxConcurrency = 64
+)
 
 // Options lists every setting with its default.
 var Options = []Option{
@@ -280,8 +296,35 @@ var Options = []Option{
 	{Name: "otlp-negative-score", Default: strconv.FormatFloat(otlp.DefaultNegativeScore, 'g', -1, 64),
 		Help: "OTLP: an evaluation score below this is negative; between the two thresholds, neutral",
 		set:  number(func(c *Config) *float64 { return &c.OTLPNegativeScore })},
+	{Name: "enrich", Default: "true", Help: "copy model.effective_version, model.released_at, context.prompt_version and context.params from accepted interactions onto later feedback with the same correlation id that lacks them (docs/enrichment.md); the index is <spool-dir>/enrich.db",
+		set: boolean(func(c *Config) *bool { return &c.Enrich })},
+	{Name: "enrich-retention", Default: "168h", Help: "how long an interaction is remembered for enrichment after it was received",
+		set: duration(func(c *Config) *time.Duration { return &c.EnrichRetention })},
+	{Name: "enrich-max-bytes", Default: "256MiB", Help: "bound on the enrichment index's records; beyond it the oldest interactions are forgotten first",
+		set: func(c *Config, v string) error { n, err := ParseBytes(v); c.EnrichMaxBytes = n; return err }},
 	{Name: "delivery-batch-size", Default: "500", Help: "most events per push/bulk request to a sink",
 		set: positiveInt(func(c *Config) *int { return &c.DeliveryBatchSize })},
+	{Name: "delivery-batch-bytes", Default: "4MiB", Help: "a batch is also cut once its events add up to this many bytes (1KiB to 64MiB)",
+		set: func(c *Config, v string) error {
+			n, err := ParseBytes(v)
+			if err != nil {
+				return err
+			}
+			if n < 1<<10 || n > maxBatchBytes {
+				return fmt.Errorf("want a size from 1KiB to 64MiB, got %q", v)
+			}
+			c.DeliveryBatchBytes = int(n)
+			return nil
+		}},
+	{Name: "delivery-concurrency", Default: "4", Help: "most batches in flight to each of Loki and Elasticsearch (1 to 64); halved while a sink refuses or is slow, restored as it recovers",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || n < 1 || n > maxConcurrency {
+				return fmt.Errorf("want an integer from 1 to %d, got %q", maxConcurrency, v)
+			}
+			c.DeliveryConcurrency = n
+			return nil
+		}},
 	{Name: "delivery-timeout", Default: "30s", Help: "timeout of one delivery request to a sink",
 		set: duration(func(c *Config) *time.Duration { return &c.DeliveryTimeout })},
 	{Name: "shutdown-timeout", Default: "30s", Help: "on SIGTERM/SIGINT, how long to wait for in-flight requests and for the sinks to catch up",
@@ -459,8 +502,10 @@ func (c *Config) Redacted() map[string]any {
 		"escalate": c.EscalateURL != "", "escalation_targets": c.Escalation.targetTypes(), "escalate_severity": c.EscalateSeverity, "escalate_system": c.EscalateSystem,
 		"grafana_url": c.GrafanaURL,
 		"notify":      c.NotifyURL != "", "notify_channel": c.NotifyChannel, "notify_lookback": c.NotifyLookback.String(),
-		"notify_source":       c.NotifySource,
-		"delivery_batch_size": c.DeliveryBatchSize, "delivery_timeout": c.DeliveryTimeout.String(),
+		"notify_source": c.NotifySource,
+		"enrich":        c.Enrich, "enrich_retention": c.EnrichRetention.String(), "enrich_max_bytes": c.EnrichMaxBytes,
+		"delivery_batch_size": c.DeliveryBatchSize, "delivery_batch_bytes": c.DeliveryBatchBytes,
+		"delivery_concurrency": c.DeliveryConcurrency, "delivery_timeout": c.DeliveryTimeout.String(),
 		"shutdown_timeout":         c.ShutdownTimeout.String(),
 		"otlp_model_id_attributes": c.OTLPModelIDAttributes, "otlp_model_version_attributes": c.OTLPModelVersionAttributes,
 		"otlp_operations": c.OTLPOperations,

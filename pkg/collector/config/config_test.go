@@ -19,7 +19,7 @@ func TestDefaultsNeedNoConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:8787" || c.SpoolDir != "./data" || !c.Redact || c.RedactContext ||
-		c.SpoolMaxBytes != 1<<30 || c.DeliveryBatchSize != 500 || c.ShutdownTimeout != 30*time.Second ||
+		c.SpoolMaxBytes != 1<<30 || c.DeliveryBatchSize != 500 || c.DeliveryBatchBytes != 4<<20 || c.DeliveryConcurrency != 4 || c.ShutdownTimeout != 30*time.Second ||
 		c.LokiURL != "" || c.ElasticsearchURL != "" || c.Tokens != nil || c.ElasticsearchIndex != "model-feedback" ||
 		!c.ElasticsearchInstallTemplate {
 		t.Fatalf("defaults: %+v", c)
@@ -38,6 +38,8 @@ cors_origins: https://a.example, https://b.example
 redact_context: true
 spool_max_bytes: 64MiB
 delivery_timeout: 5s
+delivery_concurrency: 8
+delivery_batch_bytes: 1MiB
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +65,8 @@ delivery_timeout: 5s
 		"size suffix":      {c.SpoolMaxBytes, int64(64 << 20)},
 		"flag int":         {c.DeliveryBatchSize, 7},
 		"file duration":    {c.DeliveryTimeout, 5 * time.Second},
+		"file concurrency": {c.DeliveryConcurrency, 8},
+		"file batch bytes": {c.DeliveryBatchBytes, 1 << 20},
 	}
 	for name, c := range checks {
 		if !reflect.DeepEqual(c[0], c[1]) {
@@ -98,6 +102,12 @@ func TestErrorsNameTheOption(t *testing.T) {
 		{[]string{"--notify-url", "http://n"}, nil, "notify-url needs loki-url or elasticsearch-url"},
 		{[]string{"--notify-url", "http://n", "--loki-url", "http://l", "--notify-source", "elasticsearch"}, nil, "notify-source elasticsearch needs elasticsearch-url"},
 		{[]string{"--notify-source", "kafka"}, nil, "--notify-source"},
+		{[]string{"--delivery-concurrency", "0"}, nil, "--delivery-concurrency: want an integer from 1 to 64"},
+		{[]string{"--delivery-concurrency", "65"}, nil, "--delivery-concurrency"},
+		{nil, map[string]string{"FEEDBACKD_DELIVERY_CONCURRENCY": "many"}, "FEEDBACKD_DELIVERY_CONCURRENCY"},
+		{[]string{"--delivery-batch-bytes", "100"}, nil, "--delivery-batch-bytes: want a size from 1KiB to 64MiB"},
+		{[]string{"--delivery-batch-bytes", "1GiB"}, nil, "--delivery-batch-bytes"},
+		{[]string{"--delivery-batch-bytes", "lots"}, nil, "--delivery-batch-bytes"},
 	} {
 		_, err := Load(c.args, env(c.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

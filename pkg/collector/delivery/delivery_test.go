@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/spool"
 )
@@ -85,8 +86,10 @@ func newHarness(t *testing.T, dir string, sinks ...string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{dir: dir, spool: sp, metrics: Metrics{Delivery: prometheus.NewCounterVec(
-		prometheus.CounterOpts{Name: "feedbackd_delivery_total"}, []string{"sink", "outcome"})}}
+	m := metrics.New(false)
+	return &harness{dir: dir, spool: sp, metrics: Metrics{Delivery: m.Delivery, InFlight: m.DeliveryInFlight,
+		Concurrency: m.DeliveryConcurrency, BatchEvents: m.DeliveryBatchEvents, BatchBytes: m.DeliveryBatchBytes,
+		SendDuration: m.DeliverySendDuration}}
 }
 
 func (h *harness) append(t *testing.T, n int) {
@@ -303,7 +306,7 @@ func value(c prometheus.Collector) float64 {
 		if err := m.Write(&d); err != nil {
 			panic(err)
 		}
-		sum += d.GetCounter().GetValue() + d.GetGauge().GetValue()
+		sum += d.GetCounter().GetValue() + d.GetGauge().GetValue() + float64(d.GetHistogram().GetSampleCount())
 	}
 	return sum
 }

@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/enrich"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
+	"github.com/feedbackloop/modelfeedback/pkg/collector/spool"
 )
 
 type nopAppender struct{}
@@ -56,6 +59,52 @@ func TestAppendAcceptedMatchesEncoder(t *testing.T) {
 		writeJSON(rec, http.StatusAccepted, AcceptedResponse{Accepted: len(ids), IDs: ids})
 		if got, want := string(appendAccepted(nil, ids)), rec.Body.String(); got != want {
 			t.Errorf("appendAccepted(%q)\n got %s\nwant %s", ids, got, want)
+		}
+	}
+}
+
+// BenchmarkHandlerBatch100Enriched is BenchmarkHandlerBatch100 with every
+// feedback event found in the enrichment index (10,000 interactions): the
+// added cost is one bbolt read transaction per request and one lookup and
+// copy per event.
+func BenchmarkHandlerBatch100Enriched(b *testing.B) {
+	dir := b.TempDir()
+	sp, err := spool.Open(spool.Options{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	var lines [][]byte
+	for i := 0; i < 10000; i++ {
+		lines = append(lines, []byte(fmt.Sprintf(`{"schema":"feedback/v1","kind":"interaction","correlation_id":"4bf92f3577b34da6a3ce929d0e0e%04d",`+
+			`"timestamp":"2026-11-20T06:00:00.000000000Z","model":{"id":"support-bot","version":"2026-11-01.3","released_at":"2026-11-01T09:00:00Z","effective_version":"ev-0123456789ab"},`+
+			`"context":{"input":"q","output":"a","params":{"temperature":0.7,"verbosity":"high"},"prompt_version":"support-v3"}}`, i)))
+	}
+	if _, err := sp.Append(context.Background(), lines); err != nil {
+		b.Fatal(err)
+	}
+	idx, err := enrich.Open(enrich.Options{Path: filepath.Join(dir, "enrich.db"), Source: sp, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer idx.Close()
+	if err := idx.CatchUp(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	events := make([]string, 100)
+	for i := range events {
+		events[i] = benchEvent(i)
+	}
+	body := []byte("[" + strings.Join(events, ",") + "]")
+	h := New(Options{Spool: nopAppender{}, Redact: true, Metrics: metrics.New(false), Logger: slog.New(slog.DiscardHandler), Enrich: idx})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/v1/feedback", bytes.NewReader(body))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusAccepted {
+			b.Fatal(w.Code, w.Body.String())
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/enrich"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/metrics"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/otlp"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/redact"
@@ -83,6 +84,42 @@ type Options struct {
 	// OTLP maps OTLP/HTTP traces and logs onto events; nil means
 	// otlp.DefaultMapping.
 	OTLP *otlp.Mapping
+	// Enrich copies interaction attributes onto feedback
+	// (docs/enrichment.md); nil: no enrichment.
+	Enrich Enricher
+}
+
+// Enricher is the interaction index (*enrich.Index).
+type Enricher interface {
+	Enrich(events []feedback.Event) ([]enrich.Change, error)
+	Revert(e *feedback.Event, ch enrich.Change)
+	WaitApplied(ctx context.Context, seq uint64) error
+}
+
+// indexWait bounds how long an interaction's answer waits for the index to
+// apply it; past it the 202 goes out anyway (the event is durable) and the
+// delay is logged.
+const indexWait = 10 * time.Second
+
+// awaitIndex holds the answer to a request with interactions until the
+// index has applied them (spool entries first..first+n-1), so feedback sent
+// after the 202 is enriched.
+func (h *handler) awaitIndex(ctx context.Context, events []feedback.Event, first uint64, n int) {
+	if h.opts.Enrich == nil || n == 0 {
+		return
+	}
+	has := false
+	for i := range events {
+		has = has || events[i].Kind == feedback.KindInteraction
+	}
+	if !has {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, indexWait)
+	defer cancel()
+	if err := h.opts.Enrich.WaitApplied(ctx, first+uint64(n)-1); err != nil {
+		h.opts.Logger.Warn("interactions acknowledged before the enrichment index applied them; feedback sent right after them may stay unenriched", "err", err)
+	}
 }
 
 // Endpoint is one write endpoint and the kinds it takes. Escalations and
@@ -339,10 +376,11 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, ep Endpoint) {
 		h.fail(w, code, "invalid request: "+d[0].Error(), d)
 		return
 	}
+	var seq uint64
 	if framed {
-		_, err = fa.AppendFrames(r.Context(), lines)
+		seq, err = fa.AppendFrames(r.Context(), lines)
 	} else {
-		_, err = h.opts.Spool.Append(r.Context(), lines)
+		seq, err = h.opts.Spool.Append(r.Context(), lines)
 	}
 	if err != nil {
 		w.Header().Set("Retry-After", strconv.Itoa(int(h.opts.RetryAfter.Seconds())))
@@ -357,6 +395,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, ep Endpoint) {
 		}
 		return
 	}
+	h.awaitIndex(r.Context(), events, seq, len(lines))
 	h.opts.Metrics.Accepted(events)
 	// Assigned, not Set: the key is already canonical, and the shared value
 	// spares an allocation on every accepted request (net/http only reads it).
@@ -474,6 +513,21 @@ func (h *handler) prepare(events []feedback.Event, bodyLen, hdr int) (buf []byte
 			e.FeedbackID = ulid.Make().String()
 		}
 		e.FillDefaults(now)
+	}
+	// Enriched here, after validation and before the spool, so the spooled
+	// line is the enriched one and every sink gets the same.
+	var changes []enrich.Change
+	if h.opts.Enrich != nil {
+		changes, _ = h.opts.Enrich.Enrich(events)
+	}
+	next := 0
+	for i := range events {
+		e := &events[i]
+		var change *enrich.Change
+		if next < len(changes) && changes[next].Index == i {
+			change = &changes[next]
+			next++
+		}
 		if h.redactEvent(e) {
 			// Markers can be longer than what they replace: the limits
 			// apply to what is stored.
@@ -491,6 +545,17 @@ func (h *handler) prepare(events []feedback.Event, bodyLen, hdr int) (buf []byte
 			buf = buf[:start]
 			errs = append(errs, feedback.FieldError{Index: i, Message: err.Error()})
 			continue
+		}
+		if change != nil && len(buf)-start-hdr > feedback.MaxEventBytes {
+			// What feedbackd adds must not get the client's event refused.
+			h.opts.Enrich.Revert(e, *change)
+			buf = buf[:start]
+			buf = append(buf, make([]byte, hdr)...)
+			if buf, err = feedback.AppendMarshal(buf, e); err != nil {
+				buf = buf[:start]
+				errs = append(errs, feedback.FieldError{Index: i, Message: err.Error()})
+				continue
+			}
 		}
 		// A regrown buffer leaves earlier lines in the old array, intact.
 		line := buf[start:len(buf):len(buf)]

@@ -210,10 +210,11 @@ func (h *handler) otlpWrite(w http.ResponseWriter, r *http.Request, sig otlpSign
 		lines, events = keptLines, keptEvents
 	}
 	if len(lines) > 0 {
+		var seq uint64
 		if framed {
-			_, err = fa.AppendFrames(r.Context(), lines)
+			seq, err = fa.AppendFrames(r.Context(), lines)
 		} else {
-			_, err = h.opts.Spool.Append(r.Context(), lines)
+			seq, err = h.opts.Spool.Append(r.Context(), lines)
 		}
 		if err != nil {
 			w.Header().Set("Retry-After", strconv.Itoa(int(h.opts.RetryAfter.Seconds())))
@@ -228,6 +229,7 @@ func (h *handler) otlpWrite(w http.ResponseWriter, r *http.Request, sig otlpSign
 			}
 			return
 		}
+		h.awaitIndex(r.Context(), events, seq, len(lines))
 		h.opts.Metrics.Accepted(events)
 	}
 	for reason, n := range res.Skipped {

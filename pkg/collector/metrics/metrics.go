@@ -26,6 +26,13 @@ type Metrics struct {
 	// log records) that made no event.
 	OTLPSkipped  *prometheus.CounterVec
 	OTLPRejected *prometheus.CounterVec
+
+	// The delivery loops' own series (docs/delivery.md).
+	DeliveryInFlight     *prometheus.GaugeVec
+	DeliveryConcurrency  *prometheus.GaugeVec
+	DeliveryBatchEvents  *prometheus.HistogramVec
+	DeliveryBatchBytes   *prometheus.HistogramVec
+	DeliverySendDuration *prometheus.HistogramVec
 }
 
 // New registers the series; processCollectors adds the Go runtime and
@@ -57,8 +64,32 @@ func New(processCollectors bool) *Metrics {
 			Name: "feedbackd_otlp_rejected_total",
 			Help: "OTLP records whose event broke the event contract, refused in the partial-success answer, by signal.",
 		}, []string{"signal"}),
+		DeliveryInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "feedbackd_delivery_inflight_batches",
+			Help: "Batches sent to the sink (or waiting to be resent) whose acknowledgement the cursor has not passed yet.",
+		}, []string{"sink"}),
+		DeliveryConcurrency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "feedbackd_delivery_concurrency",
+			Help: "Batches the sink may have in flight right now: delivery-concurrency, halved while the sink refuses, fails or times out, raised again as it acknowledges.",
+		}, []string{"sink"}),
+		DeliveryBatchEvents: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "feedbackd_delivery_batch_events",
+			Help:    "Events per batch cut for the sink (by delivery-batch-size or delivery-batch-bytes).",
+			Buckets: []float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000},
+		}, []string{"sink"}),
+		DeliveryBatchBytes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "feedbackd_delivery_batch_bytes",
+			Help:    "Bytes of the events of one batch cut for the sink, before the sink's encoding.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 9), // 1 KiB .. 64 MiB
+		}, []string{"sink"}),
+		DeliverySendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "feedbackd_delivery_send_duration_seconds",
+			Help:    "Duration of each delivery attempt to the sink, successful or not.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"sink"}),
 	}
-	m.Registry.MustRegister(m.Events, m.Tags, m.IngestRequests, m.Delivery, m.OTLPSkipped, m.OTLPRejected)
+	m.Registry.MustRegister(m.Events, m.Tags, m.IngestRequests, m.Delivery, m.OTLPSkipped, m.OTLPRejected,
+		m.DeliveryInFlight, m.DeliveryConcurrency, m.DeliveryBatchEvents, m.DeliveryBatchBytes, m.DeliverySendDuration)
 	if processCollectors {
 		m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}

@@ -35,10 +35,47 @@ type Record struct {
 // the reason and retries nothing else from the batch.
 type Sink interface {
 	Name() string
-	// Deliver is called by the sink's one delivery loop, never concurrently.
+	// Deliver is called for one batch at a time unless the sink is
+	// Concurrent.
 	Deliver(ctx context.Context, batch []Record) error
 	// Ping checks reachability for /readyz.
 	Ping(ctx context.Context) error
+}
+
+// Concurrent is implemented by sinks whose Deliver may run for several
+// batches at once. The delivery loop then keeps up to the configured
+// concurrency of batches in flight; for any other sink it keeps one, so the
+// rule consumers (escalation, notification), which rely on seeing batches in
+// spool order, need no locking.
+type Concurrent interface {
+	Sink
+	DeliversConcurrently()
+}
+
+// MaxIdleConnsPerHost is what the HTTP sinks keep open to their destination:
+// at least the most batches the delivery loop may have in flight.
+const MaxIdleConnsPerHost = 64
+
+// Span is the time range of the records of one stream in a batch.
+type Span struct {
+	Oldest, Newest time.Time
+}
+
+// Ordered is implemented by sinks whose destination refuses a record that
+// arrives too far behind newer records of the same stream it already stored
+// (Loki). The delivery loop holds a batch back while an earlier batch that is
+// not yet acknowledged has a record of a shared stream more than OrderWindow
+// older than the batch's newest: then, however the batches in flight land,
+// no record arrives later than OrderWindow behind a newer one that
+// sequential delivery would have sent after it.
+type Ordered interface {
+	Sink
+	// Spans maps each stream of batch to its time range; records the sink
+	// will reject anyway may be left out.
+	Spans(batch []Record) map[string]Span
+	// OrderWindow is how far behind the newest record of its stream a record
+	// may arrive and still be accepted, with a margin.
+	OrderWindow() time.Duration
 }
 
 // Rejection is one record refused permanently, with the destination's reason.

@@ -489,6 +489,21 @@ func (s *Spool) Wait(ctx context.Context, seq uint64) error {
 	}
 }
 
+// Changed returns a channel that is closed once an entry after seq is
+// durable (at once if one already is): Wait for callers that must also
+// wait on something else.
+func (s *Spool) Changed(seq uint64) <-chan struct{} {
+	s.notifyM.Lock()
+	ch := s.notify
+	s.notifyM.Unlock()
+	if s.commit.Load() > seq {
+		return closedChan
+	}
+	return ch
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Read returns up to max durable entries starting at from, stopping early
 // once maxBytes of lines are gathered (at least one entry is returned).
 func (s *Spool) Read(from uint64, max int, maxBytes int) ([]Entry, error) {

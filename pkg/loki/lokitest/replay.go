@@ -232,3 +232,28 @@ func noteMissed(dir string, r *http.Request) {
 	defer f.Close()
 	_, _ = f.Write(append(line, '\n'))
 }
+
+// RecordedRequests maps each fixture of dir to its recorded request, as
+// Requests reports it (endpoint?query), so a test can assert that exactly the
+// recorded request was sent.
+func RecordedRequests(dir string) (map[string]string, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m struct {
+		Fixtures []fixture `json:"fixtures"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(m.Fixtures))
+	for _, f := range m.Fixtures {
+		v := url.Values{}
+		for k, p := range f.Params {
+			v.Set(k, p)
+		}
+		out[f.Name] = f.Endpoint + "?" + v.Encode()
+	}
+	return out, nil
+}

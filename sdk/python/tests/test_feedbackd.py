@@ -105,7 +105,16 @@ class AgainstFeedbackd(unittest.TestCase):
                     "feedback_id": fid,
                     "correlation_id": cid,
                     "timestamp": "2026-11-20T06:00:05.000000000Z",
-                    "model": {"id": "support-bot", "version": "2026-11-01.3"},
+                    # The client sends the interaction first and waits for its
+                    # 202, so feedbackd's enrichment (docs/enrichment.md)
+                    # copies these from it.
+                    "model": {
+                        "id": "support-bot",
+                        "version": "2026-11-01.3",
+                        "released_at": "2026-11-01T00:00:00Z",
+                        "effective_version": effective_version("support-bot", "You are a tax assistant.", params),
+                    },
+                    "context": {"params": params, "prompt_version": "tax-v7"},
                     "sentiment": "negative",
                     "score": -1,
                     "reason": "hallucination",

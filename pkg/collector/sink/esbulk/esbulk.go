@@ -86,7 +86,13 @@ type Sink struct {
 	installed bool
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var _ sink.Concurrent = (*Sink)(nil)
+
+// DeliversConcurrently implements sink.Concurrent: bulk requests share
+// nothing but the client and the once-only template installation, which mu
+// guards. Items of concurrent bulks are independent creates by _id, so their
+// order does not matter.
+func (s *Sink) DeliversConcurrently() {}
 
 // New validates cfg and returns a Sink. It does not contact Elasticsearch;
 // the template, when requested, is installed by the first Ping or Deliver.
@@ -117,7 +123,12 @@ func New(cfg Config) (*Sink, error) {
 		transport = cfg.HTTPClient.Transport
 	}
 	if transport == nil {
-		transport = http.DefaultTransport.(*http.Transport).Clone()
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// net/http keeps 2 idle connections per host by default; with
+		// several bulks in flight the others would be closed after each
+		// request and dialled anew.
+		t.MaxIdleConnsPerHost = sink.MaxIdleConnsPerHost
+		transport = t
 	}
 	es, err := elasticsearch.NewClient(elasticsearch.Config{
 		Addresses: []string{base},

@@ -81,7 +81,23 @@ type Sink struct {
 	client   *http.Client
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Concurrent = (*Sink)(nil)
+	_ sink.Ordered    = (*Sink)(nil)
+)
+
+// orderWindow bounds how far apart in time the entries of one stream may be
+// across the batches in flight at once. Loki accepts out-of-order writes
+// (unordered_writes, the default since Loki 2.4) for a stream as far back as
+// "time_of_most_recent_line - (max_chunk_age/2)", max_chunk_age being 2h by
+// default, and answers an older entry with 400 "entry too far behind"
+// (Grafana Loki docs, Configure: "Accept out-of-order writes",
+// https://grafana.com/docs/loki/latest/configure/#accept-out-of-order-writes).
+// Half of that default hour leaves room for an ingester configured with a
+// shorter max_chunk_age and for clock skew between the entries; the cost of
+// a smaller window is only that batches whose timestamps are that far apart
+// go one after the other, as they did before delivery was concurrent.
+const orderWindow = 30 * time.Minute
 
 // New validates cfg and returns a Sink. It does not contact Loki; use Ping.
 func New(cfg Config) (*Sink, error) {
@@ -114,7 +130,12 @@ func New(cfg Config) (*Sink, error) {
 		s.timeout = DefaultTimeout
 	}
 	if s.client == nil {
-		s.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// net/http keeps 2 idle connections per host by default; with
+		// several pushes in flight the others would be closed after each
+		// request and dialled anew.
+		t.MaxIdleConnsPerHost = sink.MaxIdleConnsPerHost
+		s.client = &http.Client{Transport: t}
 	}
 	return s, nil
 }
@@ -134,6 +155,36 @@ func parseBaseURL(raw string) (string, error) {
 
 // Name implements sink.Sink.
 func (s *Sink) Name() string { return Name }
+
+// DeliversConcurrently implements sink.Concurrent: pushes share nothing but
+// the HTTP client.
+func (s *Sink) DeliversConcurrently() {}
+
+// OrderWindow implements sink.Ordered.
+func (s *Sink) OrderWindow() time.Duration { return orderWindow }
+
+// Spans implements sink.Ordered with the streams Deliver would push to.
+func (s *Sink) Spans(batch []sink.Record) map[string]sink.Span {
+	spans := map[string]sink.Span{}
+	for _, rec := range batch {
+		e, err := prepare(rec)
+		if err != nil {
+			continue // rejected by Deliver, never pushed
+		}
+		sp, ok := spans[e.labels]
+		if !ok {
+			sp = sink.Span{Oldest: e.ts, Newest: e.ts}
+		}
+		if e.ts.Before(sp.Oldest) {
+			sp.Oldest = e.ts
+		}
+		if e.ts.After(sp.Newest) {
+			sp.Newest = e.ts
+		}
+		spans[e.labels] = sp
+	}
+	return spans
+}
 
 // entry is one record ready to push.
 type entry struct {
@@ -230,7 +281,9 @@ func streamLabels(ev event) (string, error) {
 
 // pushIsolating pushes entries, bisecting when Loki refuses the push for its
 // content: Loki stores every valid entry of a push and drops only the invalid
-// ones, but answers with one status for the whole request.
+// ones, but answers with one status for the whole request. An entry too far
+// behind its stream (see orderWindow) is such a refusal, 400, and so ends in
+// the dead-letter file with Loki's reason, like any other refused entry.
 func (s *Sink) pushIsolating(ctx context.Context, entries []entry) ([]sink.Rejection, error) {
 	return sink.Isolate(ctx, entries, func(e entry) uint64 { return e.seq },
 		func(ctx context.Context, es []entry) ([]sink.Rejection, string, error) {
