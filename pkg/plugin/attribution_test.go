@@ -1,6 +1,7 @@
 package plugin_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -191,6 +192,36 @@ func TestEditMetricErrorsNameTheField(t *testing.T) {
 		res := run(t, ds, withSource(js, "loki"), time.Minute)
 		if res.Error == nil || !strings.Contains(res.Error.Error(), `"`+field+`"`) || res.Status != backend.StatusBadRequest && res.ErrorSource != backend.ErrorSourceDownstream {
 			t.Errorf("%s: error %v, want one naming %q", js, res.Error, field)
+		}
+	}
+}
+
+// An alert rule on an edit metric gets the dimensions and the metric only,
+// one instance per group.
+func TestEditMetricsAreAlertable(t *testing.T) {
+	_, ds := attributionDS(t)
+	for metric, want := range map[string]string{
+		"edit_rate":         "params.verbosity,edit_rate",
+		"edit_similarity":   "params.verbosity,edit_similarity",
+		"edit_length_ratio": "params.verbosity,edit_length_ratio",
+	} {
+		js := withSource(`{"queryType":"breakdown","groupBy":["params.verbosity"],"metric":"`+metric+`"}`, "elasticsearch")
+		resp, err := ds.QueryData(context.Background(), &backend.QueryDataRequest{
+			Queries: []backend.DataQuery{target("A", js, time.Minute)}, Headers: map[string]string{"FromAlert": "true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := resp.Responses["A"]
+		if res.Error != nil {
+			t.Fatal(res.Error)
+		}
+		f := res.Frames[0]
+		var names []string
+		for _, fd := range f.Fields {
+			names = append(names, fd.Name)
+		}
+		if got := strings.Join(names, ","); got != want || f.Rows() != 2 {
+			t.Errorf("%s for alerting: %s (%d rows), want %s (2 rows)", metric, got, f.Rows(), want)
 		}
 	}
 }
