@@ -129,8 +129,14 @@ func TestTemplateMatchesDesign(t *testing.T) {
 // Root mapping is not dynamic, so a field the template forgets is silently
 // unsearchable; every leaf of the recorded corpus must therefore be mapped.
 func TestTemplateCoversFixtureCorpus(t *testing.T) {
+	for _, path := range []string{lokitest.CorpusPath(), lokitest.AttributionCorpusPath()} {
+		coversCorpus(t, path)
+	}
+}
+
+func coversCorpus(t *testing.T, path string) {
 	tpl := load(t)
-	f, err := os.Open(lokitest.CorpusPath())
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
