@@ -105,7 +105,9 @@ func genVersionsAnswers(n int, end time.Time) versionsAnswers {
 	for k := range tagCounts {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].v < keys[j].v || keys[i].v == keys[j].v && keys[i].tags < keys[j].tags })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].v < keys[j].v || keys[i].v == keys[j].v && keys[i].tags < keys[j].tags
+	})
 	for _, k := range keys {
 		ls = append(ls, map[string]string{"model_version": vers[k.v].version, "tags": k.tags})
 		vs = append(vs, tagCounts[k])
