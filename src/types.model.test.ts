@@ -3,6 +3,7 @@ import path from 'path';
 
 import {
   ATTRIBUTES_PREFIX,
+  PARAMS_PREFIX,
   DEFAULT_LIMIT,
   DEFAULT_QUERY,
   DEFAULT_SOURCE,
@@ -40,6 +41,7 @@ interface QueryModel {
   groupByFields: string[];
   filterOnlyFields: string[];
   attributesPrefix: string;
+  paramsPrefix: string;
   fieldValues: Record<string, string[]>;
   taxonomy: string[];
   defaults: { queryType: string; source: string; kind: string; metric: string; limit: number };
@@ -90,6 +92,7 @@ describe('TypeScript query types agree with the Go query model', () => {
     expect(DEFAULT_SOURCE).toBe(model.defaults.source);
     expect(MAX_LIMIT).toBe(model.limits.maxLimit);
     expect(ATTRIBUTES_PREFIX).toBe(model.attributesPrefix);
+    expect(PARAMS_PREFIX).toBe(model.paramsPrefix);
   });
 
   it('knows the same field values', () => {

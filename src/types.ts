@@ -28,7 +28,15 @@ export const SENTIMENT_VALUES = ['positive', 'negative', 'neutral'] as const;
 /** '' is "any sentiment". */
 export type FeedbackSentiment = '' | (typeof SENTIMENT_VALUES)[number];
 
-export const METRIC_VALUES = ['count', 'share', 'negative_rate', 'per_1k_requests'] as const;
+export const METRIC_VALUES = [
+  'count',
+  'share',
+  'negative_rate',
+  'per_1k_requests',
+  'edit_rate',
+  'edit_similarity',
+  'edit_length_ratio',
+] as const;
 export type FeedbackMetric = (typeof METRIC_VALUES)[number];
 
 export const FILTER_OPERATOR_VALUES = ['=', '!=', '=~', '!~'] as const;
@@ -147,6 +155,21 @@ export const METRICS: Array<Option<FeedbackMetric>> = [
     label: 'Per 1k requests',
     description: 'Events per 1,000 model requests (needs the Prometheus requests query)',
   },
+  {
+    value: 'edit_rate',
+    label: 'Edit rate',
+    description: 'Edit feedback (source edit) per interaction: how often users rewrite answers',
+  },
+  {
+    value: 'edit_similarity',
+    label: 'Edit similarity',
+    description: 'Mean edit.similarity of edit feedback (1: the answer was kept)',
+  },
+  {
+    value: 'edit_length_ratio',
+    label: 'Edit length ratio',
+    description: 'Mean edited ÷ original characters of edit feedback: below 1, users shorten answers',
+  },
 ];
 
 export const FILTER_OPERATORS: Array<Option<FilterOperator>> = [
@@ -172,6 +195,9 @@ export const TAXONOMY_TAGS = [
 /** Prefix of free-form attribute fields: `attributes.<key>`. */
 export const ATTRIBUTES_PREFIX = 'attributes.';
 
+/** Prefix of generation parameters: `params.<key>` (e.g. `params.temperature`), from `context.params`. */
+export const PARAMS_PREFIX = 'params.';
+
 /** Fields usable in `filters` and `groupBy`. */
 export const GROUP_BY_FIELDS = [
   'model_id',
@@ -183,6 +209,8 @@ export const GROUP_BY_FIELDS = [
   'source',
   'user_role',
   'user_geo',
+  'prompt_version',
+  'effective_version',
 ] as const;
 
 /** Fields usable in `filters` only. */

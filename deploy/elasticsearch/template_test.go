@@ -97,32 +97,46 @@ func TestTemplateMatchesDesign(t *testing.T) {
 	if m, _ := lookup(props, "corrected_output"); m.Type != "text" {
 		t.Errorf("corrected_output = %q, want text", m.Type)
 	}
+	// attributes.* and context.params.* (the generation parameters that
+	// params.<key> filters and groups by) are keyword, whatever keys they
+	// bring.
 	dt := tpl.Template.Mappings.DynamicTemplates
-	if len(dt) != 1 {
-		t.Fatalf("dynamic_templates = %d, want the attributes one", len(dt))
+	if len(dt) != 2 {
+		t.Fatalf("dynamic_templates = %d, want the attributes and the context.params one", len(dt))
 	}
-	var attr struct {
-		PathMatch string  `json:"path_match"`
-		Mapping   mapping `json:"mapping"`
-	}
-	for _, raw := range dt[0] {
-		if err := json.Unmarshal(raw, &attr); err != nil {
-			t.Fatal(err)
+	for i, want := range []string{"attributes.*", "context.params.*"} {
+		var d struct {
+			PathMatch string  `json:"path_match"`
+			Mapping   mapping `json:"mapping"`
 		}
-	}
-	if attr.PathMatch != "attributes.*" || attr.Mapping.Type != "keyword" {
-		t.Errorf("attributes dynamic template = %+v", attr)
+		for _, raw := range dt[i] {
+			if err := json.Unmarshal(raw, &d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d.PathMatch != want || d.Mapping.Type != "keyword" {
+			t.Errorf("dynamic template %d = %+v, want %s as keyword", i, d, want)
+		}
 	}
 	if a, _ := lookup(props, "attributes"); a.Dynamic != true {
 		t.Errorf("attributes must stay dynamic so the dynamic template applies, got %v", a.Dynamic)
+	}
+	if a, _ := lookup(props, "context.params"); a.Dynamic != true || a.Type != "object" {
+		t.Errorf("context.params must be a dynamic object so the dynamic template applies, got %+v", a)
 	}
 }
 
 // Root mapping is not dynamic, so a field the template forgets is silently
 // unsearchable; every leaf of the recorded corpus must therefore be mapped.
 func TestTemplateCoversFixtureCorpus(t *testing.T) {
+	for _, path := range []string{lokitest.CorpusPath(), lokitest.AttributionCorpusPath()} {
+		coversCorpus(t, path)
+	}
+}
+
+func coversCorpus(t *testing.T, path string) {
 	tpl := load(t)
-	f, err := os.Open(lokitest.CorpusPath())
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

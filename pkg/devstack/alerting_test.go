@@ -14,9 +14,12 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"gopkg.in/yaml.v3"
 
+	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 	"github.com/feedbackloop/modelfeedback/pkg/plugin"
 	"github.com/feedbackloop/modelfeedback/pkg/prom/promtest"
+	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/versions"
 )
 
 type alertQuery struct {
@@ -213,20 +216,17 @@ func aliases(t *testing.T, srv *lokitest.Server) {
 	}
 	add("metric_count_by_version_sentiment_instant", "/loki/api/v1/query",
 		instant(`sum by (model_version, sentiment) (count_over_time(`+sel+`[15m]))`))
-	// Rule 3 (versions over 24 h at an hourly step): counts by version and
-	// sentiment (instant), the series listing the model of each version and
-	// the hourly series per version (first seen), each answered with the
-	// recording of the same query over 6 h. Alert evaluation sends no
-	// top-tags query.
 	add("metric_count_by_version_sentiment_instant", "/loki/api/v1/query",
 		instant(`sum by (model_version, sentiment) (count_over_time(`+sel+`[1d]))`))
-	add("meta_series_feedback", "/loki/api/v1/series",
-		url.Values{"match[]": {sel}, "start": {ns(day)}, "end": {ns(evalAt)}})
-	rng := func(logql string) url.Values {
-		return url.Values{"query": {logql}, "start": {ns(day)}, "end": {ns(evalAt)}, "step": {"3600000ms"}}
-	}
-	add("metric_count_by_version_range", "/loki/api/v1/query_range",
-		rng(`sum by (model_version) (count_over_time(`+sel+`[1h]))`))
+	// Rule 3 (versions over 24 h): counts by model, version and sentiment
+	// (instant) and the release times over the fixed look-back
+	// (versions.ReleaseWindow), each answered with the recording of the same
+	// query over 6 h (versions_plan_*). Alert evaluation sends no tags query.
+	add("versions_plan_01", "/loki/api/v1/query",
+		instant(`sum by (model_id, model_version, sentiment) (count_over_time(`+sel+`[1d]))`))
+	from, to := versions.ReleaseWindow(read.Query{From: day, To: evalAt})
+	add("versions_plan_02", "/loki/api/v1/query",
+		instant(`min_over_time(`+sel+` | json released_at="model.released_at" | label_format first_seen_ms="{{ __timestamp__ | unixEpochMillis }}" | unwrap first_seen_ms | __error__="" [`+loki.Duration(to.Sub(from))+`]) by (model_id, model_version, released_at)`))
 }
 
 // alertValue is one labelled value as Grafana's server-side expressions read

@@ -80,6 +80,15 @@ func (c *Client) filter(q read.Query, w window) (M, error) {
 			filter = append(filter, clause)
 		}
 	}
+	switch q.Measure {
+	case read.MeasureEditSimilarity:
+		filter = append(filter, M{"exists": M{"field": "edit.similarity"}})
+	case read.MeasureEditLengthRatio:
+		// As in Loki: both counts present and a non-zero original
+		// (original_chars is never negative, feedback.Validate).
+		filter = append(filter, M{"exists": M{"field": "edit.edited_chars"}},
+			M{"range": M{"edit.original_chars": M{"gt": 0}}})
+	}
 	if q.Search != "" {
 		// Loki matches (?is).*x.*: a case-insensitive substring anywhere in
 		// the comment, across newlines. A wildcard on the untokenised
@@ -134,6 +143,23 @@ func filterClause(f read.Filter) (M, bool, error) {
 	return nil, false, fmt.Errorf("unknown operator %q", f.Operator)
 }
 
+// lengthRatioScript is edit_length_ratio per document. It needs a script:
+// a mean of ratios is not a ratio of sums. Both fields are longs, hence the
+// cast (integer division would truncate).
+const lengthRatioScript = "doc['edit.edited_chars'].value / (double) doc['edit.original_chars'].value"
+
+// measureAggs is the sub-aggregation "sum" adding up the query's measure
+// in each bucket, or nil without one.
+func measureAggs(m read.Measure) M {
+	switch m {
+	case read.MeasureEditSimilarity:
+		return M{"sum": M{"sum": M{"field": "edit.similarity"}}}
+	case read.MeasureEditLengthRatio:
+		return M{"sum": M{"sum": M{"script": M{"lang": "painless", "source": lengthRatioScript}}}}
+	}
+	return nil
+}
+
 // termsChain nests one terms aggregation per groupBy dimension, each named
 // "by". Dimensions other than tag get missing "" because Loki counts an
 // event without the parsed field under the empty value; tag gets no missing
@@ -152,6 +178,8 @@ func termsChain(q read.Query, sizes []int) M {
 		level := M{"terms": t}
 		if agg != nil {
 			level["aggs"] = M{"by": agg}
+		} else if sum := measureAggs(q.Measure); sum != nil {
+			level["aggs"] = sum
 		}
 		agg = level
 	}
@@ -206,6 +234,8 @@ func (c *Client) breakdownBody(q read.Query, w window, sizes []int) (M, error) {
 	body := M{"size": 0, "track_total_hits": true, "query": f}
 	if len(q.GroupBy) > 0 {
 		body["aggs"] = M{"by": termsChain(q, sizes)}
+	} else if sum := measureAggs(q.Measure); sum != nil {
+		body["aggs"] = sum
 	}
 	return body, nil
 }
@@ -250,6 +280,8 @@ func (c *Client) timeseriesBody(q read.Query, g read.Grid, sizes []int) (M, erro
 	}}
 	if len(q.GroupBy) > 0 {
 		hist["aggs"] = M{"by": termsChain(q, sizes)}
+	} else if sum := measureAggs(q.Measure); sum != nil {
+		hist["aggs"] = sum
 	}
 	return M{"size": 0, "track_total_hits": true, "query": f, "aggs": M{"time": hist}}, nil
 }

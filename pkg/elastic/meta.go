@@ -74,16 +74,20 @@ func (c *Client) Tags(ctx context.Context, from, to time.Time) ([]string, error)
 	return out, nil
 }
 
-// AttributeKeys lists the attribute keys the indices have a mapping for.
-// The mapping is not time-bound: a key stays listed after its last event.
+// AttributeKeys lists the attribute keys (attributes.<key>) and the
+// generation parameters (params.<key>) the indices have a mapping for. The
+// mapping is not time-bound: a key stays listed after its last event.
 func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]string, error) {
-	mappings, err := c.fieldMappings(ctx, "attributes.*")
+	mappings, err := c.fieldMappings(ctx, "attributes.*", "context.params.*")
 	if err != nil {
 		return nil, err
 	}
 	set := map[string]bool{}
 	for _, byField := range mappings {
 		for name := range byField {
+			if k, ok := strings.CutPrefix(name, "context.params."); ok {
+				name = storage.ParamKey(k)
+			}
 			if _, err := storage.LookupField(name, false); err == nil {
 				set[name] = true
 			}

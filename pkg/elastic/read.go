@@ -49,7 +49,7 @@ func breakdownResult(q read.Query, resp *searchResponse, meta read.Meta) (read.B
 	meta.Notices = append(meta.Notices, resp.notices()...)
 	if len(q.GroupBy) == 0 {
 		if resp.Hits.Total.Value > 0 {
-			out.Groups = []read.Group{{Values: []string{}, Count: out.Total}}
+			out.Groups = []read.Group{{Values: []string{}, Count: out.Total, Sum: resp.Aggregations.Sum.value()}}
 		}
 		return out, meta, nil
 	}
@@ -59,8 +59,8 @@ func breakdownResult(q read.Query, resp *searchResponse, meta read.Meta) (read.B
 		}
 		return out, meta, read.Downstream(fmt.Errorf("Elasticsearch's answer has no aggregation \"by\""))
 	}
-	truncated := walkTerms(q, resp.Aggregations.By, func(vals []string, n int64) {
-		out.Groups = append(out.Groups, read.Group{Values: append([]string(nil), vals...), Count: float64(n)})
+	truncated := walkTerms(q, resp.Aggregations.By, func(vals []string, b *termsBucket) {
+		out.Groups = append(out.Groups, read.Group{Values: append([]string(nil), vals...), Count: float64(b.DocCount), Sum: b.Sum.value()})
 	})
 	if truncated {
 		meta.Notices = append(meta.Notices, truncatedNotice(breakdownBuckets))
@@ -76,7 +76,7 @@ func truncatedNotice(limit int) read.Notice {
 // walkTerms calls leaf for every innermost bucket with the values of its
 // path; the slice is reused, leaf copies it to keep it. It reports whether
 // any level left documents out (sum_other_doc_count > 0).
-func walkTerms(q read.Query, agg *termsAgg, leaf func(vals []string, n int64)) bool {
+func walkTerms(q read.Query, agg *termsAgg, leaf func(vals []string, b *termsBucket)) bool {
 	path := make([]string, len(q.GroupBy))
 	truncated := false
 	var walk func(a *termsAgg, level int)
@@ -95,7 +95,7 @@ func walkTerms(q read.Query, agg *termsAgg, leaf func(vals []string, n int64)) b
 			path[level] = key
 			if level == len(q.GroupBy)-1 {
 				if b.DocCount > 0 {
-					leaf(path, b.DocCount)
+					leaf(path, b)
 				}
 				continue
 			}
@@ -238,11 +238,17 @@ func timeseriesResult(q read.Query, step time.Duration, resp *searchResponse, me
 	buckets := resp.Aggregations.Time.Buckets
 	if len(q.GroupBy) == 0 {
 		s := read.Series{Values: []string{}, Points: make(map[int64]float64, len(buckets))}
+		if q.Measure != "" {
+			s.Sums = make(map[int64]float64, len(buckets))
+		}
 		for _, b := range buckets {
 			t := pointOf(b.Key, stepMs)
 			totals[t] = float64(b.DocCount)
 			if b.DocCount > 0 {
 				s.Points[t] = float64(b.DocCount)
+				if s.Sums != nil {
+					s.Sums[t] = b.Sum.value()
+				}
 			}
 		}
 		return []read.Series{s}, totals, meta, nil
@@ -257,7 +263,7 @@ func timeseriesResult(q read.Query, step time.Duration, resp *searchResponse, me
 		if b.By == nil {
 			continue
 		}
-		if walkTerms(q, b.By, func(vals []string, n int64) {
+		if walkTerms(q, b.By, func(vals []string, leaf *termsBucket) {
 			k := vals[0]
 			if len(vals) > 1 {
 				k = strings.Join(vals, "\x00")
@@ -267,8 +273,14 @@ func timeseriesResult(q read.Query, step time.Duration, resp *searchResponse, me
 				j = len(series)
 				index[k] = j
 				series = append(series, read.Series{Values: append([]string(nil), vals...), Points: make(map[int64]float64, len(buckets))})
+				if q.Measure != "" {
+					series[j].Sums = make(map[int64]float64, len(buckets))
+				}
 			}
-			series[j].Points[t] += float64(n)
+			series[j].Points[t] += float64(leaf.DocCount)
+			if series[j].Sums != nil {
+				series[j].Sums[t] += leaf.Sum.value()
+			}
 		}) {
 			truncated = true
 		}

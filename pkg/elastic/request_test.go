@@ -314,7 +314,7 @@ func TestResourceRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := es.requests()[0]
-		if r.Method != "GET" || r.URL() != "/model-feedback-*/_mapping/field/attributes.*" {
+		if r.Method != "GET" || r.URL() != "/model-feedback-*/_mapping/field/attributes.*,context.params.*" {
 			t.Errorf("request %s %s", r.Method, r.URL())
 		}
 		g, _ := json.Marshal(got)

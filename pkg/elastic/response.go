@@ -21,8 +21,9 @@ type searchResponse struct {
 		Hits  []hit     `json:"hits"`
 	} `json:"hits"`
 	Aggregations struct {
-		By   *termsAgg `json:"by"`
-		Time *histAgg  `json:"time"`
+		By   *termsAgg  `json:"by"`
+		Time *histAgg   `json:"time"`
+		Sum  *metricAgg `json:"sum"`
 	} `json:"aggregations"`
 }
 
@@ -74,9 +75,25 @@ type termsAgg struct {
 }
 
 type termsBucket struct {
-	Key      termKey   `json:"key"`
-	DocCount int64     `json:"doc_count"`
-	By       *termsAgg `json:"by"`
+	Key      termKey    `json:"key"`
+	DocCount int64      `json:"doc_count"`
+	By       *termsAgg  `json:"by"`
+	Sum      *metricAgg `json:"sum"`
+	// released and first are the release-time minima (Releases).
+	Released *metricAgg `json:"released"`
+	First    *metricAgg `json:"first"`
+}
+
+// metricAgg is a sum or min: {"value": x}, null when min saw no value.
+type metricAgg struct {
+	Value *float64 `json:"value"`
+}
+
+func (m *metricAgg) value() float64 {
+	if m == nil || m.Value == nil {
+		return 0
+	}
+	return *m.Value
 }
 
 // termKey is a terms bucket key as text: a string for keyword fields, and
@@ -108,9 +125,10 @@ type histAgg struct {
 }
 
 type histBucket struct {
-	Key      int64     `json:"key"`
-	DocCount int64     `json:"doc_count"`
-	By       *termsAgg `json:"by"`
+	Key      int64      `json:"key"`
+	DocCount int64      `json:"doc_count"`
+	By       *termsAgg  `json:"by"`
+	Sum      *metricAgg `json:"sum"`
 }
 
 // stats are shown in the query inspector.

@@ -174,6 +174,18 @@ func (b builder) base(withTagsAny bool, extraJSON ...storage.Field) expr {
 		need(tagField)
 		filters = append(filters, "| "+matcher("tags", "=~", tagPattern(tagsAlternation(q.Tags))))
 	}
+	switch q.Measure {
+	case read.MeasureEditSimilarity:
+		jsonFields["edit_similarity"] = "edit.similarity"
+		filters = append(filters, "| "+matcher("edit_similarity", "!=", ""))
+	case read.MeasureEditLengthRatio:
+		jsonFields["edit_original_chars"] = "edit.original_chars"
+		jsonFields["edit_edited_chars"] = "edit.edited_chars"
+		// An absent field is "" after | json; 0 original characters has
+		// no ratio (and divf would divide by zero).
+		filters = append(filters, "| "+matcher("edit_original_chars", "!=", ""), "| "+matcher("edit_original_chars", "!=", "0"),
+			"| "+matcher("edit_edited_chars", "!=", ""))
+	}
 	if q.Search != "" {
 		jsonFields["comment"] = "comment"
 		// (?s) because Loki only simplifies some patterns to a substring
@@ -235,13 +247,34 @@ func (b builder) dims() []string {
 // becomes one label_replace leg per tag joined by `or` (docs/storage.md): an event
 // with two tags counts under both, one with none under neither.
 func (b builder) countExpr(r time.Duration, tags []string) string {
+	return b.aggExpr(r, tags, func(e expr) string { return "count_over_time(" + e.rangeOf(r) + ")" })
+}
+
+// sumExpr is countExpr summing the query's measure instead of counting
+// events. sum_over_time(... | unwrap) of each series, summed, is the true
+// sum: avg_over_time would be a mean of per-series means (fixture
+// metric_unwrap_avg_score_instant). A line whose value does not convert
+// is dropped by the __error__ filter rather than failing the query.
+func (b builder) sumExpr(r time.Duration, tags []string) string {
+	return b.aggExpr(r, tags, func(e expr) string {
+		switch b.q.Measure {
+		case read.MeasureEditLengthRatio:
+			e = e.with(`| label_format edit_length_ratio="{{ divf .edit_edited_chars .edit_original_chars }}"`).with("| unwrap edit_length_ratio")
+		default:
+			e = e.with("| unwrap edit_similarity")
+		}
+		return "sum_over_time(" + e.with(`| __error__=""`).rangeOf(r) + ")"
+	})
+}
+
+func (b builder) aggExpr(r time.Duration, tags []string, inner func(expr) string) string {
 	dims := b.dims()
 	if !b.q.HasGroup("tag") {
 		agg := "sum"
 		if len(dims) > 0 {
 			agg += " by (" + strings.Join(dims, ", ") + ") "
 		}
-		return agg + "(count_over_time(" + b.base(true).rangeOf(r) + "))"
+		return agg + "(" + inner(b.base(true)) + ")"
 	}
 	by := ""
 	if len(dims) > 0 {
@@ -251,7 +284,7 @@ func (b builder) countExpr(r time.Duration, tags []string) string {
 	legs := make([]string, len(tags))
 	for i, t := range tags {
 		leg := base.with("| " + matcher("tags", "=~", tagPattern(regexp.QuoteMeta(t))))
-		legs[i] = "label_replace(sum " + by + "(count_over_time(" + leg.rangeOf(r) + ")), " +
+		legs[i] = "label_replace(sum " + by + "(" + inner(leg) + "), " +
 			strconv.Quote("tag") + ", " + strconv.Quote(t) + `, "", "")`
 	}
 	return strings.Join(legs, " or ")

@@ -333,3 +333,39 @@ func TestTagDiscovery(t *testing.T) {
 		t.Fatalf("legs: %v", queries)
 	}
 }
+
+// The LogQL of the attribution dimensions, the edit measures and the
+// versions plan, exactly.
+func TestLogQLAttributionShapes(t *testing.T) {
+	s, err := ParseSelector(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	q := func(js string) read.Query { return mustQuery(t, js, time.Minute).Query }
+	b := func(rq read.Query) builder { return builder{sel: s, q: rq} }
+	sim := q(`{"queryType":"breakdown","groupBy":["params.verbosity"]}`)
+	sim.Measure = read.MeasureEditSimilarity
+	ratio := q(`{"queryType":"breakdown","groupBy":["model_version"],"filters":[{"key":"prompt_version","operator":"=~","value":"sp-\"2|3"}]}`)
+	ratio.Measure = read.MeasureEditLengthRatio
+	rel := read.Query{Kind: "feedback", From: from, To: to, Filters: []read.Filter{{Key: "model_id", Operator: "=", Value: "support-bot"}}}
+	cases := []struct{ name, got, want string }{
+		{"params and effective_version", b(q(`{"queryType":"breakdown","groupBy":["params.temperature"],"filters":[{"key":"effective_version","operator":"!=","value":"ev-1"}]}`)).countExpr(6*time.Hour, nil),
+			`sum by (params_temperature) (count_over_time({service_name="model-feedback",kind="feedback"} | json effective_version="model.effective_version", params_temperature="context.params.temperature" | effective_version!="ev-1" [6h]))`},
+		{"similarity count", b(sim).countExpr(6*time.Hour, nil),
+			`sum by (params_verbosity) (count_over_time({service_name="model-feedback",kind="feedback"} | json edit_similarity="edit.similarity", params_verbosity="context.params.verbosity" | edit_similarity!="" [6h]))`},
+		{"similarity sum", b(sim).sumExpr(6*time.Hour, nil),
+			`sum by (params_verbosity) (sum_over_time({service_name="model-feedback",kind="feedback"} | json edit_similarity="edit.similarity", params_verbosity="context.params.verbosity" | edit_similarity!="" | unwrap edit_similarity | __error__="" [6h]))`},
+		{"length ratio sum, a quote in a value stays inside its literal", b(ratio).sumExpr(time.Hour, nil),
+			`sum by (model_version) (sum_over_time({service_name="model-feedback",kind="feedback"} | json edit_edited_chars="edit.edited_chars", edit_original_chars="edit.original_chars", prompt_version="context.prompt_version" | prompt_version=~"sp-\"2|3" | edit_original_chars!="" | edit_original_chars!="0" | edit_edited_chars!="" | label_format edit_length_ratio="{{ divf .edit_edited_chars .edit_original_chars }}" | unwrap edit_length_ratio | __error__="" [1h]))`},
+		{"release times", b(rel).releasesExpr(rel.Range()),
+			`min_over_time({service_name="model-feedback",kind="feedback",model_id="support-bot"} | json released_at="model.released_at" | label_format first_seen_ms="{{ __timestamp__ | unixEpochMillis }}" | unwrap first_seen_ms | __error__="" [6h]) by (model_id, model_version, released_at)`},
+		{"tags per version", b(q(`{"queryType":"breakdown","tags":["bias"]}`)).versionTagsExpr(6 * time.Hour),
+			`sum by (model_version, tags) (count_over_time({service_name="model-feedback",kind="feedback"} | json tags="tags" | tags=~".*\"bias\".*" | tags!="[]" [6h]))`},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, c.got, c.want)
+		}
+	}
+}

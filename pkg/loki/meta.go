@@ -67,7 +67,7 @@ func (c *Client) ModelVersions(ctx context.Context, modelID string, from, to tim
 // Tags lists the taxonomy and every custom tag seen on feedback in range.
 func (c *Client) Tags(ctx context.Context, from, to time.Time) ([]string, error) {
 	b := builder{sel: c.sel, q: read.Query{Kind: feedback.KindFeedback, From: from, To: to}}
-	seen, err := c.discoverTags(ctx, b, to.Sub(from))
+	seen, err := c.discoverTags(ctx, b, to.Sub(from), &read.Meta{})
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,8 @@ func (c *Client) Tags(ctx context.Context, from, to time.Time) ([]string, error)
 	return sortedKeys(set), nil
 }
 
-// AttributeKeys lists attribute keys found on feedback, from Loki's
+// AttributeKeys lists attribute keys (attributes.<key>) and generation
+// parameters (params.<key>) found on feedback, from Loki's
 // detected_fields (Loki 3.x). Older Lokis lack the endpoint; the caller
 // then offers the static fields only.
 func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]string, error) {
@@ -102,10 +103,16 @@ func (c *Client) AttributeKeys(ctx context.Context, from, to time.Time) ([]strin
 	}
 	set := map[string]bool{}
 	for _, f := range r.Fields {
-		// `| json` flattens attributes.domain to attributes_domain.
+		// `| json` flattens attributes.domain to attributes_domain and
+		// context.params.temperature to context_params_temperature.
 		if k, ok := strings.CutPrefix(f.Label, "attributes_"); ok {
 			if _, err := storage.LookupField("attributes."+k, false); err == nil {
 				set["attributes."+k] = true
+			}
+		}
+		if k, ok := strings.CutPrefix(f.Label, "context_params_"); ok {
+			if name := storage.ParamKey(k); name != "" {
+				set[name] = true
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	fastjson "github.com/goccy/go-json"
@@ -17,39 +18,45 @@ import (
 
 // Breakdown counts events per group over the whole range with one instant
 // query at the range end. Loki's instant window is (end-range, end].
+// Every query that ran is in Meta.Executed, in order: the tag discovery,
+// the counts, the measure's sums and the total.
 func (c *Client) Breakdown(ctx context.Context, q read.Query) (read.Breakdown, read.Meta, error) {
 	b := builder{sel: c.sel, q: q}
 	r := q.Range()
-	tags, err := c.groupTags(ctx, b, r)
-	if err != nil {
-		return read.Breakdown{}, read.Meta{}, err
-	}
+	var meta read.Meta
+	tags, err := c.groupTags(ctx, b, r, &meta)
 	out := read.Breakdown{Dims: q.GroupBy}
+	if err != nil {
+		return out, meta, err
+	}
 	if len(tags) == 0 && q.HasGroup("tag") {
-		return out, read.Meta{Executed: "(no tags in range)"}, nil
+		meta.Executed = joinExecuted(meta.Executed, "(no tags in range)")
+		return out, meta, nil
 	}
-	logql := b.countExpr(r, tags)
-	resp, err := c.instant(ctx, logql, q.To)
+	series, err := c.instantSeries(ctx, b.countExpr(r, tags), q.To, &meta, true)
 	if err != nil {
-		return out, read.Meta{Executed: logql}, err
+		return out, meta, err
 	}
-	series, err := resp.Metric()
-	if err != nil {
-		return out, read.Meta{Executed: logql}, err
-	}
-	meta := read.Meta{Executed: logql, Stats: resp.Stats()}
+	index := make(map[string]int, len(series))
 	for _, s := range series {
-		out.Groups = append(out.Groups, read.Group{Values: groupValues(q, s.Labels), Count: s.Samples[0].V})
+		vals := groupValues(q, s.Labels)
+		index[groupKey(vals)] = len(out.Groups)
+		out.Groups = append(out.Groups, read.Group{Values: vals, Count: s.Samples[0].V})
 		out.Total += s.Samples[0].V
 	}
-	if q.Total && q.HasGroup("tag") {
-		total := b.totalExpr(r)
-		meta.Executed += "\n" + total
-		tr, err := c.instant(ctx, total, q.To)
+	if q.Measure != "" {
+		sums, err := c.instantSeries(ctx, b.sumExpr(r, tags), q.To, &meta)
 		if err != nil {
 			return out, meta, err
 		}
-		ts, err := tr.Metric()
+		for _, s := range sums {
+			if i, ok := index[groupKey(groupValues(q, s.Labels))]; ok {
+				out.Groups[i].Sum += s.Samples[0].V
+			}
+		}
+	}
+	if q.Total && q.HasGroup("tag") {
+		ts, err := c.instantSeries(ctx, b.totalExpr(r), q.To, &meta)
 		if err != nil {
 			return out, meta, err
 		}
@@ -61,38 +68,73 @@ func (c *Client) Breakdown(ctx context.Context, q read.Query) (read.Breakdown, r
 	return out, meta, nil
 }
 
+// instantSeries runs one instant metric query and records it in meta; the
+// statistics shown are the main query's (withStats), not a sum of unlike
+// queries'.
+func (c *Client) instantSeries(ctx context.Context, logql string, t time.Time, meta *read.Meta, withStats ...bool) ([]Series, error) {
+	meta.Executed = joinExecuted(meta.Executed, logql)
+	resp, err := c.instant(ctx, logql, t)
+	if err != nil {
+		return nil, err
+	}
+	if len(withStats) > 0 && withStats[0] {
+		meta.Stats = resp.Stats()
+	}
+	return resp.Metric()
+}
+
+// rangeSeries runs one range metric query and records it in meta, as
+// instantSeries does.
+func (c *Client) rangeSeries(ctx context.Context, logql string, q read.Query, step time.Duration, meta *read.Meta, withStats ...bool) ([]Series, error) {
+	meta.Executed = joinExecuted(meta.Executed, logql)
+	resp, err := c.rangeMetric(ctx, logql, q.From, q.To, step)
+	if err != nil {
+		return nil, err
+	}
+	if len(withStats) > 0 && withStats[0] {
+		meta.Stats = resp.Stats()
+	}
+	return resp.Metric()
+}
+
+func joinExecuted(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "\n" + b
+}
+
+func groupKey(vals []string) string { return strings.Join(vals, "\x00") }
+
 // Timeseries counts events per group and step with one range query; the
 // count window of each point is its step, so points neither overlap nor
 // leave gaps.
 func (c *Client) Timeseries(ctx context.Context, q read.Query) ([]read.Series, map[int64]float64, read.Meta, error) {
 	b := builder{sel: c.sel, q: q}
 	step := q.Step()
-	tags, err := c.groupTags(ctx, b, q.Range())
+	var meta read.Meta
+	tags, err := c.groupTags(ctx, b, q.Range(), &meta)
 	if err != nil {
-		return nil, nil, read.Meta{}, err
+		return nil, nil, meta, err
 	}
 	if len(tags) == 0 && q.HasGroup("tag") {
-		return nil, nil, read.Meta{Executed: "(no tags in range)"}, nil
+		meta.Executed = joinExecuted(meta.Executed, "(no tags in range)")
+		return nil, nil, meta, nil
 	}
-	logql := b.countExpr(step, tags)
-	resp, err := c.rangeMetric(ctx, logql, q.From, q.To, step)
+	ms, err := c.rangeSeries(ctx, b.countExpr(step, tags), q, step, &meta, true)
 	if err != nil {
-		return nil, nil, read.Meta{Executed: logql}, err
+		return nil, nil, meta, err
 	}
-	ms, err := resp.Metric()
-	if err != nil {
-		return nil, nil, read.Meta{Executed: logql}, err
-	}
-	meta := read.Meta{Executed: logql, Stats: resp.Stats()}
 	series, totals := toSeries(q, ms)
-	if q.Total && q.HasGroup("tag") {
-		total := b.totalExpr(step)
-		meta.Executed += "\n" + total
-		tr, err := c.rangeMetric(ctx, total, q.From, q.To, step)
+	if q.Measure != "" {
+		sums, err := c.rangeSeries(ctx, b.sumExpr(step, tags), q, step, &meta)
 		if err != nil {
 			return nil, nil, meta, err
 		}
-		ts, err := tr.Metric()
+		addSums(q, series, sums)
+	}
+	if q.Total && q.HasGroup("tag") {
+		ts, err := c.rangeSeries(ctx, b.totalExpr(step), q, step, &meta)
 		if err != nil {
 			return nil, nil, meta, err
 		}
@@ -104,6 +146,26 @@ func (c *Client) Timeseries(ctx context.Context, q read.Query) ([]read.Series, m
 		}
 	}
 	return series, totals, meta, nil
+}
+
+// addSums puts the measure's sums onto the series of the same groups.
+func addSums(q read.Query, series []read.Series, sums []Series) {
+	index := make(map[string]int, len(series))
+	for i, s := range series {
+		index[groupKey(s.Values)] = i
+	}
+	for _, s := range sums {
+		i, ok := index[groupKey(groupValues(q, s.Labels))]
+		if !ok {
+			continue
+		}
+		if series[i].Sums == nil {
+			series[i].Sums = make(map[int64]float64, len(s.Samples))
+		}
+		for _, p := range s.Samples {
+			series[i].Sums[p.T.UnixMilli()] += p.V
+		}
+	}
 }
 
 // toSeries keys each series by its group values and sums the points per
@@ -124,14 +186,14 @@ func toSeries(q read.Query, ms []Series) ([]read.Series, map[int64]float64) {
 // groupTags decides the per-tag legs: the query's tags when it names some
 // (grouping by tag then means "these tags"), otherwise the taxonomy plus
 // every custom tag seen in range.
-func (c *Client) groupTags(ctx context.Context, b builder, r time.Duration) ([]string, error) {
+func (c *Client) groupTags(ctx context.Context, b builder, r time.Duration, meta *read.Meta) ([]string, error) {
 	if !b.q.HasGroup("tag") {
 		return nil, nil
 	}
 	if len(b.q.Tags) > 0 {
 		return b.q.Tags, nil
 	}
-	seen, err := c.discoverTags(ctx, b, r)
+	seen, err := c.discoverTags(ctx, b, r, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -146,12 +208,8 @@ func (c *Client) groupTags(ctx context.Context, b builder, r time.Duration) ([]s
 
 // discoverTags returns the sorted distinct tags carried by events matching
 // the builder's query in the range ending at its end.
-func (c *Client) discoverTags(ctx context.Context, b builder, r time.Duration) ([]string, error) {
-	resp, err := c.instant(ctx, b.tagsDiscoveryExpr(r), b.q.To)
-	if err != nil {
-		return nil, err
-	}
-	series, err := resp.Metric()
+func (c *Client) discoverTags(ctx context.Context, b builder, r time.Duration, meta *read.Meta) ([]string, error) {
+	series, err := c.instantSeries(ctx, b.tagsDiscoveryExpr(r), b.q.To, meta)
 	if err != nil {
 		return nil, err
 	}

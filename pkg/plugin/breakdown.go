@@ -25,6 +25,8 @@ func (d *Datasource) breakdown(ctx context.Context, q query.Query, src read.Read
 		b, meta, err = negativeRateBreakdown(ctx, q, src)
 	case query.MetricPer1kRequests:
 		b, meta, err = d.per1kBreakdown(ctx, q, src)
+	case query.MetricEditRate, query.MetricEditSimilarity, query.MetricEditLengthRatio:
+		b, meta, err = editBreakdown(ctx, q, src)
 	default:
 		b, meta, err = src.Breakdown(ctx, q.Query)
 	}
@@ -40,10 +42,13 @@ func (d *Datasource) breakdown(ctx context.Context, q query.Query, src read.Read
 
 // metricColumn is the column an alert rule evaluates for each metric.
 var metricColumn = map[query.Metric]string{
-	query.MetricCount:         "count",
-	query.MetricShare:         "share",
-	query.MetricNegativeRate:  "negative_rate",
-	query.MetricPer1kRequests: "per_1k_requests",
+	query.MetricCount:           "count",
+	query.MetricShare:           "share",
+	query.MetricNegativeRate:    "negative_rate",
+	query.MetricPer1kRequests:   "per_1k_requests",
+	query.MetricEditRate:        "edit_rate",
+	query.MetricEditSimilarity:  "edit_similarity",
+	query.MetricEditLengthRatio: "edit_length_ratio",
 }
 
 // BreakdownFrame is the breakdown query type's frame (also used by the stores' golden tests): it builds the numeric-long frame: one string field per

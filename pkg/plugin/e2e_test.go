@@ -355,7 +355,7 @@ func TestBinaryResources(t *testing.T) {
 		{"model-versions?" + win, 200, `["2026-11-01.1","2026-11-05.1","2026-11-10.2","2026-11-18.3"]`},
 		{"field-values?field=reason&" + win, 200, `["bias","factually_incorrect","formatting_error","hallucination","harmful","latency","not_helpful","other"]`},
 		{"field-values?field=sentiment&" + win, 200, `["negative","neutral","positive"]`},
-		{"fields?" + win, 200, `["attributes.channel","attributes.domain","attributes.jurisdiction","correlation_id","feedback_id","model_id","model_version","reason","sentiment","severity","source","tag","user_geo","user_id","user_role"]`},
+		{"fields?" + win, 200, `["attributes.channel","attributes.domain","attributes.jurisdiction","correlation_id","effective_version","feedback_id","model_id","model_version","prompt_version","reason","sentiment","severity","source","tag","user_geo","user_id","user_role"]`},
 		{"field-values?field=password&" + win, 400, ""},
 		{"field-values?" + win, 400, ""},
 		{"model-ids?from=yesterday", 400, ""},

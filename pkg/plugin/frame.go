@@ -106,6 +106,10 @@ func Columns(t query.Type, metric query.Metric, groupBy []string) ([]string, boo
 			b.Extra = []string{"negative", "negative_rate"}
 		case query.MetricPer1kRequests:
 			b.Extra = []string{"requests", "per_1k_requests"}
+		case query.MetricEditRate:
+			b.Extra = []string{"interactions", "edit_rate"}
+		case query.MetricEditSimilarity, query.MetricEditLengthRatio:
+			b.Extra = []string{string(metric)}
 		}
 		f = BreakdownFrame(b, metric == query.MetricShare, read.Meta{})
 	default:

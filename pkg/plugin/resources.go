@@ -37,7 +37,8 @@ func (d *Datasource) resourceRoutes() http.Handler {
 			return src.Tags(ctx, from, to)
 		},
 		"fields": func(ctx context.Context, src read.Reader, _ *http.Request, from, to time.Time) ([]string, error) {
-			names := storage.FieldNames(true)[:len(storage.FieldNames(true))-1] // drop the attributes.<key> placeholder
+			all := storage.FieldNames(true)
+			names := all[:len(all)-2] // drop the attributes.<key> and params.<key> placeholders
 			keys, err := src.AttributeKeys(ctx, from, to)
 			if err != nil {
 				// Attribute discovery is a convenience: the fixed fields

@@ -29,6 +29,16 @@ func (d *Datasource) timeseries(ctx context.Context, q query.Query, src read.Rea
 			return errorResponse(err, meta)
 		}
 		return backend.DataResponse{Frames: RateFrames(q.GroupBy, series, grid(q, meta), "", meta)}
+	case query.MetricEditRate, query.MetricEditSimilarity, query.MetricEditLengthRatio:
+		series, meta, err := editSeries(ctx, q, src)
+		if err != nil {
+			return errorResponse(err, meta)
+		}
+		unit := ""
+		if q.Metric == query.MetricEditRate {
+			unit = "percentunit"
+		}
+		return backend.DataResponse{Frames: RateFrames(q.GroupBy, series, grid(q, meta), unit, meta)}
 	}
 	series, totals, meta, err := src.Timeseries(ctx, q.Query)
 	if err != nil {

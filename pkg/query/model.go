@@ -38,6 +38,9 @@ type Description struct {
 	FilterOnlyFields    []string `json:"filterOnlyFields"`
 	AttributesPrefix    string   `json:"attributesPrefix"`
 	AttributeKeyPattern string   `json:"attributeKeyPattern"`
+	// ParamsPrefix starts params.<key>, a generation parameter; its key
+	// follows AttributeKeyPattern too.
+	ParamsPrefix string `json:"paramsPrefix"`
 	// FieldValues are the known values of the enumerated fields.
 	FieldValues          map[string][]string `json:"fieldValues"`
 	Taxonomy             []string            `json:"taxonomy"`
@@ -79,6 +82,7 @@ func Describe() Description {
 		QueryFields:          rawFieldNames(),
 		AttributesPrefix:     storage.AttributesPrefix,
 		AttributeKeyPattern:  storage.AttributeKey.String(),
+		ParamsPrefix:         storage.ParamsPrefix,
 		Taxonomy:             feedback.Taxonomy,
 		TagPattern:           feedback.TagPattern,
 		CorrelationIDPattern: read.CorrelationIDRe.String(),

@@ -124,11 +124,11 @@ func TestModelQueryFieldsAreParsedKeys(t *testing.T) {
 
 func TestModelFieldNames(t *testing.T) {
 	d := Describe()
-	placeholder := d.AttributesPrefix + "<key>"
-	if got, want := append(append(append([]string(nil), d.GroupByFields...), d.FilterOnlyFields...), placeholder), storage.FieldNames(true); !reflect.DeepEqual(got, want) {
+	placeholder, params := d.AttributesPrefix+"<key>", d.ParamsPrefix+"<key>"
+	if got, want := append(append(append([]string(nil), d.GroupByFields...), d.FilterOnlyFields...), placeholder, params), storage.FieldNames(true); !reflect.DeepEqual(got, want) {
 		t.Errorf("filter fields %v, storage.FieldNames(true) %v", got, want)
 	}
-	if got, want := append(append([]string(nil), d.GroupByFields...), placeholder), storage.FieldNames(false); !reflect.DeepEqual(got, want) {
+	if got, want := append(append([]string(nil), d.GroupByFields...), placeholder, params), storage.FieldNames(false); !reflect.DeepEqual(got, want) {
 		t.Errorf("groupBy fields %v, storage.FieldNames(false) %v", got, want)
 	}
 	for _, f := range d.FilterOnlyFields {

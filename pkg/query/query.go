@@ -47,10 +47,16 @@ const (
 	MetricShare         Metric = "share"
 	MetricNegativeRate  Metric = "negative_rate"
 	MetricPer1kRequests Metric = "per_1k_requests"
+	// The edit metrics (docs/queries.md): implicit feedback from answers
+	// users rewrote.
+	MetricEditRate        Metric = "edit_rate"
+	MetricEditSimilarity  Metric = "edit_similarity"
+	MetricEditLengthRatio Metric = "edit_length_ratio"
 )
 
 // Metrics lists every metric, in documentation order.
-var Metrics = []Metric{MetricCount, MetricShare, MetricNegativeRate, MetricPer1kRequests}
+var Metrics = []Metric{MetricCount, MetricShare, MetricNegativeRate, MetricPer1kRequests,
+	MetricEditRate, MetricEditSimilarity, MetricEditLengthRatio}
 
 // Filter operators and limits, from the read layer.
 const (
@@ -207,15 +213,25 @@ func (q *Query) validate() error {
 	if err := q.Query.Validate(); err != nil {
 		return err
 	}
-	switch q.Metric {
-	case MetricCount, MetricShare, MetricNegativeRate, MetricPer1kRequests:
-	default:
-		return fieldErr("metric", "unknown metric %q; use count, share, negative_rate or per_1k_requests", q.Metric)
+	known = false
+	for _, m := range Metrics {
+		known = known || m == q.Metric
+	}
+	if !known {
+		return fieldErr("metric", "unknown metric %q; use one of %s", q.Metric, joinMetrics())
 	}
 	if q.Type == Trace && q.CorrelationID == "" {
 		return fieldErr("correlationId", "a trace query needs a correlation id")
 	}
 	return q.Query.ValidateTail()
+}
+
+func joinMetrics() string {
+	s := make([]string, len(Metrics))
+	for i, m := range Metrics {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ", ")
 }
 
 func joinTypes() string {

@@ -61,11 +61,28 @@ type Query struct {
 	From, To time.Time
 	Interval time.Duration
 
+	// Measure, when set, keeps only the events carrying it and makes
+	// Breakdown and Timeseries report its sum per group as well (Group.Sum,
+	// Series.Sums), so that a caller can take the mean.
+	Measure Measure
+
 	// Total asks a breakdown or time series grouped by tag for the number of
 	// events matched regardless of grouping, which then needs a query of its
 	// own (an event with two tags counts in two groups).
 	Total bool
 }
+
+// Measure is a per-event number a breakdown or time series adds up
+// (docs/queries.md, edit metrics).
+type Measure string
+
+const (
+	// MeasureEditSimilarity is edit.similarity.
+	MeasureEditSimilarity Measure = "edit_similarity"
+	// MeasureEditLengthRatio is edit.edited_chars ÷ edit.original_chars, of
+	// events whose original_chars is not 0.
+	MeasureEditLengthRatio Measure = "edit_length_ratio"
+)
 
 // FieldError is a problem with one field of a query. It is always the
 // user's to fix.
@@ -122,6 +139,11 @@ func (q *Query) Validate() error {
 			return FieldErr(name, "%q is listed twice", g)
 		}
 		seen[g] = true
+	}
+	switch q.Measure {
+	case "", MeasureEditSimilarity, MeasureEditLengthRatio:
+	default:
+		return FieldErr("measure", "unknown measure %q", q.Measure)
 	}
 	if q.Limit < 1 || q.Limit > MaxLimit {
 		return FieldErr("limit", "must be between 1 and %d, got %d", MaxLimit, q.Limit)

@@ -20,6 +20,15 @@ type Reader interface {
 	// whatever its kind.
 	Trace(ctx context.Context, q Query) ([]Entry, Meta, error)
 
+	// Releases reads, with one query over feedback in [q.From, q.To]
+	// within q's model_id and model_version filters, each version's model,
+	// the earliest model.released_at its events carry and its first-seen
+	// time (pkg/versions' release order).
+	Releases(ctx context.Context, q Query) ([]Release, Meta, error)
+	// VersionTags counts feedback per model version and tag over q's range
+	// with one query (groups: version, tag), q.Tags restricting the tags.
+	VersionTags(ctx context.Context, q Query) (Breakdown, Meta, error)
+
 	ModelIDs(ctx context.Context, from, to time.Time) ([]string, error)
 	ModelVersions(ctx context.Context, modelID string, from, to time.Time) ([]string, error)
 	Tags(ctx context.Context, from, to time.Time) ([]string, error)

@@ -57,6 +57,8 @@ type Group struct {
 	Count  float64
 	// Extra are further numeric columns (see Breakdown.Extra), in order.
 	Extra []float64
+	// Sum is the sum of the query's Measure over the group's events.
+	Sum float64
 }
 
 // Breakdown is the result of a breakdown query. Total is the number of
@@ -86,6 +88,8 @@ func Ratio(num, den float64) float64 {
 type Series struct {
 	Values []string
 	Points map[int64]float64
+	// Sums are the sums of the query's Measure per step (nil without one).
+	Sums map[int64]float64
 }
 
 // Grid is the sequence of step timestamps a series is reported on.
@@ -163,4 +167,14 @@ type LogLine struct {
 	T      time.Time
 	Line   string
 	Labels map[string]string
+}
+
+// Release is when one model version came out: ReleasedAt is the earliest
+// model.released_at its events carry (zero when none does), FirstSeen the
+// time of its first event in the window read. Both have millisecond
+// resolution, which is what both stores aggregate times at.
+type Release struct {
+	ModelID, Version string
+	ReleasedAt       time.Time
+	FirstSeen        time.Time
 }

@@ -34,6 +34,11 @@ var fields = []Field{
 	{Name: "source", LokiLabel: "source", JSONPath: "source"},
 	{Name: "user_role", LokiLabel: "user_role", JSONPath: "user.role"},
 	{Name: "user_geo", LokiLabel: "user_geo", JSONPath: "user.geo"},
+	// The attribution of the interaction the event is about (docs/event.md):
+	// on interactions as the application sent them, on feedback as
+	// feedbackd copied them from its interaction.
+	{Name: "prompt_version", LokiLabel: "prompt_version", JSONPath: "context.prompt_version"},
+	{Name: "effective_version", LokiLabel: "effective_version", JSONPath: "model.effective_version"},
 	{Name: "correlation_id", LokiLabel: "correlation_id", JSONPath: "correlation_id", FilterOnly: true},
 	{Name: "feedback_id", LokiLabel: "feedback_id", JSONPath: "feedback_id", FilterOnly: true},
 	{Name: "user_id", LokiLabel: "user_id", JSONPath: "user.id", FilterOnly: true},
@@ -43,7 +48,13 @@ var fields = []Field{
 // validated (never escaped): only identifier characters are allowed.
 var AttributeKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
-const AttributesPrefix = "attributes."
+const (
+	AttributesPrefix = "attributes."
+	// ParamsPrefix names a generation parameter, params.<key>, stored at
+	// context.params.<key>.
+	ParamsPrefix = "params."
+	paramsPath   = "context.params."
+)
 
 // LookupField resolves a field name of a filter (forFilter) or groupBy entry.
 func LookupField(name string, forFilter bool) (Field, error) {
@@ -53,6 +64,13 @@ func LookupField(name string, forFilter bool) (Field, error) {
 			return Field{}, fmt.Errorf("attribute key %q must match %s", key, AttributeKey)
 		}
 		return Field{Name: name, LokiLabel: "attributes_" + key, JSONPath: name}, nil
+	}
+	if strings.HasPrefix(name, ParamsPrefix) {
+		key := strings.TrimPrefix(name, ParamsPrefix)
+		if !AttributeKey.MatchString(key) {
+			return Field{}, fmt.Errorf("parameter key %q must match %s", key, AttributeKey)
+		}
+		return Field{Name: name, LokiLabel: "params_" + key, JSONPath: paramsPath + key}, nil
 	}
 	for _, f := range fields {
 		if f.Name == name {
@@ -66,7 +84,8 @@ func LookupField(name string, forFilter bool) (Field, error) {
 }
 
 // FieldNames lists the names usable in filters (forFilter) or groupBy;
-// attributes.<key> stands for any attribute.
+// attributes.<key> and params.<key> stand for any attribute and any
+// generation parameter.
 func FieldNames(forFilter bool) []string {
 	var out []string
 	for _, f := range fields {
@@ -74,7 +93,16 @@ func FieldNames(forFilter bool) []string {
 			out = append(out, f.Name)
 		}
 	}
-	return append(out, AttributesPrefix+"<key>")
+	return append(out, AttributesPrefix+"<key>", ParamsPrefix+"<key>")
+}
+
+// ParamKey is the params.<key> field of a context.params key, or "" when
+// the key cannot be one.
+func ParamKey(key string) string {
+	if !AttributeKey.MatchString(key) {
+		return ""
+	}
+	return ParamsPrefix + key
 }
 
 // Fields lists the named query fields (not the attributes.<key> form).

@@ -36,7 +36,15 @@ const range: TimeRange = {
 
 const resources: Record<string, string[]> = {
   tags: ['bias', 'needs_citation', 'tone'],
-  fields: ['attributes.plan', 'model_id', 'model_version', 'tag', 'correlation_id'],
+  fields: [
+    'attributes.plan',
+    'model_id',
+    'model_version',
+    'tag',
+    'correlation_id',
+    'params.verbosity',
+    'prompt_version',
+  ],
   // loaded lazily (on focus), not on render
   'field-values': ['v1.0', 'v2.0'],
   'model-versions': ['2026-11-01.1', '2026-11-01.2'],
@@ -173,9 +181,21 @@ describe('QueryEditor', () => {
   it('offers the fetched fields (without filter-only ones) for group by and updates groupBy', async () => {
     const { onChange, query } = await setup({ queryType: 'timeseries', groupBy: ['model_version'] });
     const options = await openOptions(byId('feedback-group-by'));
-    expect(options).toEqual(['attributes.plan', 'model_id', 'model_version', 'tag', '$tag', '$dim']);
+    expect(options).toEqual([
+      'attributes.plan',
+      'model_id',
+      'model_version',
+      'tag',
+      'params.verbosity',
+      'prompt_version',
+      '$tag',
+      '$dim',
+    ]);
     fireEvent.click(await findOption('tag'));
     expect(onChange).toHaveBeenLastCalledWith({ ...query, groupBy: ['model_version', 'tag'] });
+    fireEvent.click(await findOption('params.verbosity'));
+    // The query prop is not updated here, so the pick adds to the original groupBy.
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, groupBy: ['model_version', 'params.verbosity'] });
   });
 
   it('falls back to the static field list when the fields resource fails', async () => {
@@ -191,6 +211,8 @@ describe('QueryEditor', () => {
       'source',
       'user_role',
       'user_geo',
+      'prompt_version',
+      'effective_version',
       '$tag',
       '$dim',
     ]);
@@ -366,15 +388,25 @@ describe('QueryEditor per query type', () => {
     });
   });
 
-  it('offers every metric and sets negative_rate / per_1k_requests', async () => {
+  it('offers every metric and sets negative_rate / per_1k_requests / the edit metrics', async () => {
     const { onChange, query } = await setup({ queryType: 'timeseries' });
     expect(shown()).toEqual(GROUPED_CONTROLS);
     const options = await openOptions(byId('feedback-metric'));
-    expect(options.map((o) => o.split(/(?=[A-Z])/)[0])).toEqual(['Count', 'Share', 'Negative rate', 'Per 1k requests']);
+    expect(options.map((o) => o.split(/(?=[A-Z])/)[0])).toEqual([
+      'Count',
+      'Share',
+      'Negative rate',
+      'Per 1k requests',
+      'Edit rate',
+      'Edit similarity',
+      'Edit length ratio',
+    ]);
     fireEvent.click(await findOption(/^Negative rate/));
     expect(onChange).toHaveBeenLastCalledWith({ ...query, metric: 'negative_rate' });
     await chooseOption(byId('feedback-metric'), /^Per 1k requests/);
     expect(onChange).toHaveBeenLastCalledWith({ ...query, metric: 'per_1k_requests' });
+    await chooseOption(byId('feedback-metric'), /^Edit length ratio/);
+    expect(onChange).toHaveBeenLastCalledWith({ ...query, metric: 'edit_length_ratio' });
   });
 
   it('a filter value suggests the field values of the source and range (loaded on focus) and the variables', async () => {

@@ -32,7 +32,7 @@ const range: TimeRange = { from: dateTime(FROM), to: dateTime(TO), raw: { from: 
 
 const resources: Record<string, string[]> = {
   'model-ids': ['billing-bot', 'support-bot'],
-  fields: ['model_id', 'attributes.plan'],
+  fields: ['model_id', 'attributes.plan', 'params.temperature'],
 };
 
 async function setup(query: unknown) {
@@ -108,7 +108,17 @@ describe('VariableQueryEditor', () => {
     const { onChange, getResource } = await setup({ refId: 'V', resource: 'field-values' });
     expect(getResource).toHaveBeenCalledWith('fields', { from: FROM, to: TO });
     const options = await openOptions(screen.getByLabelText('Field'));
-    expect(options).toEqual(expect.arrayContaining(['model_version', 'user_geo', 'attributes.plan', '$model_id']));
+    expect(options).toEqual(
+      expect.arrayContaining([
+        'model_version',
+        'user_geo',
+        'prompt_version',
+        'effective_version',
+        'attributes.plan',
+        'params.temperature',
+        '$model_id',
+      ])
+    );
     fireEvent.click(await findOption('user_geo'));
     expect(onChange).toHaveBeenLastCalledWith({ refId: 'V', resource: 'field-values', field: 'user_geo' });
     await chooseCustomValue(screen.getByLabelText('Field'), 'attributes.domain');

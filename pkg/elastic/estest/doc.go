@@ -173,3 +173,13 @@ func (d *doc) source(includes map[string]bool) json.RawMessage {
 	b.WriteByte('}')
 	return b.Bytes()
 }
+
+// number is the value of a numeric field (long, double).
+func (d *doc) number(path string) (float64, bool) {
+	n, ok := d.lookupPath(path).(json.Number)
+	if !ok {
+		return 0, false
+	}
+	f, err := n.Float64()
+	return f, err == nil
+}

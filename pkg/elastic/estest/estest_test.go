@@ -83,6 +83,8 @@ func TestRefusesWhatItDoesNotImplement(t *testing.T) {
 		{"source pattern", "POST", search, `{"_source":{"includes":["model.*"]}}`, "_source.includes"},
 		{"URL parameter", "POST", "/model-feedback-*/_search?typed_keys=true", `{}`, `"typed_keys"`},
 		{"endpoint", "GET", "/_cat/indices", "", "/_cat/indices"},
+		{"another script", "POST", search, `{"size":0,"aggs":{"s":{"sum":{"script":{"lang":"painless","source":"doc['score'].value * 2"}}}}}`, "only the edit length ratio"},
+		{"numeric range with a format", "POST", search, `{"query":{"range":{"edit.original_chars":{"gt":0,"format":"strict_date_optional_time_nanos"}}}}`, "with a format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.Reset()
@@ -106,6 +108,8 @@ func TestRefusesWhatItDoesNotImplement(t *testing.T) {
 			{"/model-feedback-1999.01.01/_search", `{}`, "index_not_found_exception", 404},
 			{search, `{"sort":[{"no_such_field":{"order":"asc"}}]}`, "query_shard_exception", 400},
 			{search, `{"query":{"term":{"context.input":"x"}}}`, "query_shard_exception", 400},
+			{search, `{"size":0,"aggs":{"s":{"min":{"field":"timestamp"},"aggs":{"x":{"sum":{"field":"score"}}}}}}`, "aggregation_initialization_exception", 400},
+			{search, `{"size":0,"aggs":{"s":{"sum":{"field":"reason"}}}}`, "illegal_argument_exception", 400},
 			{search, `{"query":{"regexp":{"reason":{"value":"` + strings.Repeat("a", 1001) + `","flags":"NONE"}}}}`, "illegal_argument_exception", 400},
 			{search, `{"size":0,"aggs":{"t":{"date_histogram":{"field":"timestamp","fixed_interval":"1ms","offset":"+0ms","min_doc_count":0,"format":"epoch_millis","extended_bounds":{"min":0,"max":100000}}}}}`, "too_many_buckets_exception", 400},
 		} {

@@ -23,9 +23,14 @@ type field struct {
 
 type mapping struct {
 	fields map[string]*field
-	// dynamicKeyword is attributes.*: mapped as keyword when first seen.
-	dynamicPrefix string
-	dynamicRaw    json.RawMessage
+	// dynamic are the prefix.* templates (attributes.*, context.params.*):
+	// a leaf under the prefix is mapped by the template when first seen.
+	dynamic []dynamicTemplate
+}
+
+type dynamicTemplate struct {
+	prefix string // "attributes."
+	raw    json.RawMessage
 }
 
 type propMapping struct {
@@ -64,10 +69,10 @@ func loadMapping() (*mapping, error) {
 			if err := json.Unmarshal(raw, &d); err != nil {
 				return nil, err
 			}
-			if m.dynamicPrefix != "" || !strings.HasSuffix(d.PathMatch, ".*") || strings.Count(d.PathMatch, "*") != 1 {
-				return nil, fmt.Errorf("estest: dynamic template %s (%s) is not the one attributes.* template the double implements", name, d.PathMatch)
+			if !strings.HasSuffix(d.PathMatch, ".*") || strings.Count(d.PathMatch, "*") != 1 {
+				return nil, fmt.Errorf("estest: dynamic template %s (%s) is not a <prefix>.* template, the only kind the double implements", name, d.PathMatch)
 			}
-			m.dynamicPrefix, m.dynamicRaw = strings.TrimSuffix(d.PathMatch, "*"), d.Mapping
+			m.dynamic = append(m.dynamic, dynamicTemplate{prefix: strings.TrimSuffix(d.PathMatch, "*"), raw: d.Mapping})
 		}
 	}
 	if err := m.add("", mp.Properties); err != nil {
@@ -113,11 +118,15 @@ func (s *Server) lookup(name string, indices []string) *field {
 	if f, ok := s.mapping.fields[name]; ok {
 		return f
 	}
-	if p := s.mapping.dynamicPrefix; p != "" && strings.HasPrefix(name, p) && !strings.Contains(name[len(p):], ".") {
+	for _, dt := range s.mapping.dynamic {
+		p := dt.prefix
+		if !strings.HasPrefix(name, p) || strings.Contains(name[len(p):], ".") {
+			continue
+		}
 		for _, idx := range indices {
 			for _, d := range s.indices[idx] {
 				if d.has(name) {
-					return s.dynamicField(name)
+					return dt.field(name)
 				}
 			}
 		}
@@ -125,10 +134,10 @@ func (s *Server) lookup(name string, indices []string) *field {
 	return nil
 }
 
-func (s *Server) dynamicField(name string) *field {
+func (dt dynamicTemplate) field(name string) *field {
 	var p propMapping
-	_ = json.Unmarshal(s.mapping.dynamicRaw, &p)
-	return newField(name, name, p, s.mapping.dynamicRaw)
+	_ = json.Unmarshal(dt.raw, &p)
+	return newField(name, name, p, dt.raw)
 }
 
 // fieldMapping answers GET <index>/_mapping/field/<fields>: per index, every
@@ -150,8 +159,10 @@ func (s *Server) fieldMapping(indices []string, patterns []string) ([]byte, erro
 			names[n] = f
 		}
 		for _, d := range s.indices[idx] {
-			for _, n := range d.attributeKeys(s.mapping.dynamicPrefix) {
-				names[n] = s.dynamicField(n)
+			for _, dt := range s.mapping.dynamic {
+				for _, n := range d.attributeKeys(dt.prefix) {
+					names[n] = dt.field(n)
+				}
 			}
 		}
 		mappings := map[string]entry{}

@@ -228,6 +228,8 @@ func (c *searchCtx) compile(q any) (matcher, error) {
 			return func(d *doc) bool { return len(d.terms(f)) > 0 }, nil
 		case f.typ == "date" || f.typ == "date_nanos":
 			return func(d *doc) bool { _, ok := d.dateNanos(f); return ok }, nil
+		case f.typ == "long" || f.typ == "double":
+			return func(d *doc) bool { _, ok := d.number(f.source); return ok }, nil
 		}
 		return nil, unsupported("exists on the %s field %s", f.typ, name)
 	case "range":
@@ -378,6 +380,9 @@ func (c *searchCtx) compileRange(body any) (matcher, error) {
 	if err := onlyKeys(m, "range."+name, "gt", "gte", "lt", "lte", "format"); err != nil {
 		return nil, err
 	}
+	if f := c.s.lookup(name, c.indices); f != nil && (f.typ == "long" || f.typ == "double") {
+		return numericRange(f, m)
+	}
 	if m["format"] != nanosFormat {
 		return nil, unsupported("range format %v (only %s)", m["format"], nanosFormat)
 	}
@@ -414,6 +419,42 @@ func (c *searchCtx) compileRange(body any) (matcher, error) {
 			switch {
 			case b.op == "gt" && !(ns > b.ns), b.op == "gte" && !(ns >= b.ns),
 				b.op == "lt" && !(ns < b.ns), b.op == "lte" && !(ns <= b.ns):
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+// numericRange is a range on a long or double field with number bounds.
+func numericRange(f *field, m map[string]any) (matcher, error) {
+	if _, ok := m["format"]; ok {
+		return nil, unsupported("range.%s with a format on a %s field", f.name, f.typ)
+	}
+	bounds := map[string]float64{}
+	for _, op := range []string{"gt", "gte", "lt", "lte"} {
+		v, ok := m[op]
+		if !ok {
+			continue
+		}
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, unsupported("range.%s.%s as %T (only numbers)", f.name, op, v)
+		}
+		x, err := n.Float64()
+		if err != nil {
+			return nil, err
+		}
+		bounds[op] = x
+	}
+	return func(d *doc) bool {
+		v, ok := d.number(f.source)
+		if !ok {
+			return false
+		}
+		for op, b := range bounds {
+			switch {
+			case op == "gt" && !(v > b), op == "gte" && !(v >= b), op == "lt" && !(v < b), op == "lte" && !(v <= b):
 				return false
 			}
 		}
@@ -795,7 +836,11 @@ type aggSpec struct {
 	interval, offset int64
 	boundsLo         *int64
 	boundsHi         *int64
-	sub              []*aggSpec
+	// sum and min (metric aggregations, no sub-aggregations)
+	metric      string
+	metricField *field
+	script      bool
+	sub         []*aggSpec
 }
 
 func (c *searchCtx) compileAggs(v any) ([]*aggSpec, error) {
@@ -836,6 +881,8 @@ func (c *searchCtx) compileAggs(v any) ([]*aggSpec, error) {
 				err = c.compileTerms(a, params)
 			case "date_histogram":
 				err = c.compileHistogram(a, params)
+			case "sum", "min":
+				err = c.compileMetric(a, k, params)
 			default:
 				err = unsupported("the %q aggregation", k)
 			}
@@ -845,6 +892,9 @@ func (c *searchCtx) compileAggs(v any) ([]*aggSpec, error) {
 		}
 		if typ == "" {
 			return nil, unsupported("aggregation %s without a type", name)
+		}
+		if a.metric != "" && a.sub != nil {
+			return nil, badRequest("aggregation_initialization_exception", "Aggregator [%s] of type [%s] cannot accept sub-aggregations", name, a.metric)
 		}
 		out = append(out, a)
 	}
@@ -961,6 +1011,95 @@ func (c *searchCtx) compileHistogram(a *aggSpec, p map[string]any) error {
 	return nil
 }
 
+// LengthRatioScript is the one script the double runs: the edit length
+// ratio of a document (pkg/elastic's sum of edit_length_ratio). Any other
+// script is refused, as the double cannot run Painless.
+const LengthRatioScript = "doc['edit.edited_chars'].value / (double) doc['edit.original_chars'].value"
+
+// compileMetric reads sum {field} | sum {script} | min {field}: numeric
+// fields, and for min also date fields (whose value is epoch milliseconds,
+// as Elasticsearch aggregates date_nanos at millisecond resolution).
+func (c *searchCtx) compileMetric(a *aggSpec, typ string, p map[string]any) error {
+	a.metric = typ
+	if sc, ok := p["script"]; ok && typ == "sum" {
+		if err := onlyKeys(p, typ, "script"); err != nil {
+			return err
+		}
+		m, err := object(sc, "sum.script")
+		if err != nil {
+			return err
+		}
+		if err := onlyKeys(m, "sum.script", "lang", "source"); err != nil {
+			return err
+		}
+		if m["lang"] != "painless" || m["source"] != LengthRatioScript {
+			return unsupported("the script %v (only the edit length ratio)", m["source"])
+		}
+		a.script = true
+		for _, n := range []string{"edit.edited_chars", "edit.original_chars"} {
+			if f := c.s.lookup(n, c.indices); f == nil || f.typ != "long" {
+				return unsupported("the edit length ratio script without %s mapped as long", n)
+			}
+		}
+		return nil
+	}
+	if err := onlyKeys(p, typ, "field"); err != nil {
+		return err
+	}
+	name, err := str(p["field"], typ+".field")
+	if err != nil {
+		return err
+	}
+	f := c.s.lookup(name, c.indices)
+	if f == nil {
+		return unsupported("%s on the unmapped field %s", typ, name)
+	}
+	switch {
+	case f.typ == "long" || f.typ == "double":
+	case typ == "min" && (f.typ == "date" || f.typ == "date_nanos"):
+	default:
+		return badRequest("illegal_argument_exception", "Field [%s] of type [%s] is not supported for aggregation [%s]", name, f.typ, typ)
+	}
+	a.metricField = f
+	return nil
+}
+
+// runMetric: sum is 0 over no documents, min is null.
+func (a *aggSpec) runMetric(docs []*doc) map[string]any {
+	sum, min, have := 0.0, 0.0, false
+	for _, d := range docs {
+		var v float64
+		var ok bool
+		switch {
+		case a.script:
+			e, ok1 := d.number("edit.edited_chars")
+			o, ok2 := d.number("edit.original_chars")
+			v, ok = e/o, ok1 && ok2
+		case a.metricField.typ == "date" || a.metricField.typ == "date_nanos":
+			var ns int64
+			ns, ok = d.dateNanos(a.metricField)
+			v = float64(ns / 1e6)
+		default:
+			v, ok = d.number(a.metricField.source)
+		}
+		if !ok {
+			continue
+		}
+		sum += v
+		if !have || v < min {
+			min = v
+		}
+		have = true
+	}
+	if a.metric == "sum" {
+		return map[string]any{"value": sum}
+	}
+	if !have {
+		return map[string]any{"value": nil}
+	}
+	return map[string]any{"value": min}
+}
+
 // runAggs counts the buckets it creates in n: search.max_buckets limits
 // the buckets of the whole answer.
 func runAggs(aggs []*aggSpec, docs []*doc, n *int) map[string]any {
@@ -969,7 +1108,9 @@ func runAggs(aggs []*aggSpec, docs []*doc, n *int) map[string]any {
 		if *n > maxBuckets {
 			break
 		}
-		if a.hist != nil {
+		if a.metric != "" {
+			out[a.name] = a.runMetric(docs)
+		} else if a.hist != nil {
 			out[a.name] = a.runHistogram(docs, n)
 		} else {
 			out[a.name] = a.runTerms(docs, n)

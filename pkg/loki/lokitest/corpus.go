@@ -36,3 +36,12 @@ func Corpus(t testing.TB) []feedback.Event {
 	}
 	return out
 }
+
+// AttributionDir holds the second recording (pkg/loki/testdata/README.md):
+// the corpus with feedback enriched by its interaction's attribution
+// (prompt_version, params, effective_version, released_at) and edit
+// feedback, for the dimensions, the edit metrics and the versions plan.
+func AttributionDir() string { return filepath.Join(Dir(), "attribution") }
+
+// AttributionCorpusPath is the attribution recording's events.
+func AttributionCorpusPath() string { return filepath.Join(AttributionDir(), "events.jsonl") }

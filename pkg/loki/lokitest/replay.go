@@ -6,6 +6,7 @@ package lokitest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -125,8 +126,12 @@ func (s *Server) serve(dir string, w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.missed = append(s.missed, k)
+		noteMissed(dir, r)
 	}
 	s.mu.Unlock()
+	if !ok && forward(dir, w, r) {
+		return
+	}
 	if !ok {
 		http.Error(w, "lokitest: no recorded response for "+k, http.StatusNotFound)
 		return
@@ -177,6 +182,55 @@ func Decode(k string) string {
 		return strings.ReplaceAll(u, "&", "\n    &")
 	}
 	return k
+}
+
+// forward answers an unrecorded request from a local Loki holding the
+// recording's corpus, named in LOKITEST_UPSTREAM as
+// <folder>=<url>[,<folder>=<url>] (folder: testdata, attribution), so that
+// one test run lists every request a new recording needs, including those
+// a query only sends once an earlier one was answered. Tests never set it.
+func forward(dir string, w http.ResponseWriter, r *http.Request) bool {
+	base := ""
+	for _, kv := range strings.Split(os.Getenv("LOKITEST_UPSTREAM"), ",") {
+		if folder, url, ok := strings.Cut(kv, "="); ok && folder == filepath.Base(dir) {
+			base = url
+		}
+	}
+	if base == "" {
+		return false
+	}
+	resp, err := http.Get(base + r.URL.Path + "?" + r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return true
+	}
+	defer resp.Body.Close()
+	w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+	return true
+}
+
+// noteMissed appends an unanswered request, as a JSON line of endpoint and
+// params, to the file LOKITEST_MISSED.<folder>: the list a re-recording
+// against a real Loki must add (pkg/loki/testdata/README.md).
+func noteMissed(dir string, r *http.Request) {
+	path := os.Getenv("LOKITEST_MISSED")
+	if path == "" {
+		return
+	}
+	path += "." + filepath.Base(dir)
+	params := map[string]string{}
+	for k, v := range r.URL.Query() {
+		params[k] = v[0]
+	}
+	line, _ := json.Marshal(map[string]any{"endpoint": r.URL.Path, "params": params})
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.Write(append(line, '\n'))
 }
 
 // RecordedRequests maps each fixture of dir to its recorded request, as

@@ -240,7 +240,12 @@ export function GroupByMetricRow({ ctx }: SectionProps) {
   const { query, change } = ctx;
   return (
     <InlineFieldRow>
-      <InlineField label="Group by" labelWidth={LABEL_WIDTH} tooltip="Dimensions of the breakdown/series" grow>
+      <InlineField
+        label="Group by"
+        labelWidth={LABEL_WIDTH}
+        tooltip="Dimensions of the breakdown/series, e.g. model_version, prompt_version or a generation parameter such as params.temperature"
+        grow
+      >
         <MultiCombobox<string>
           id="feedback-group-by"
           placeholder="No grouping"
@@ -253,7 +258,7 @@ export function GroupByMetricRow({ ctx }: SectionProps) {
       </InlineField>
       <InlineField
         label="Metric"
-        tooltip="Count of events; count and share of the total; the share of negative feedback; or events per 1,000 model requests (Prometheus)"
+        tooltip="Count of events; count and share of the total; the share of negative feedback; events per 1,000 model requests (Prometheus); or, from edit feedback, the edit rate, mean similarity and mean length ratio"
       >
         <Combobox<string>
           id="feedback-metric"
