@@ -410,8 +410,17 @@ describe('<feedback-thumbs> against feedbackd', { timeout: 180_000 }, () => {
       const fbk = got.find((e) => e.event.kind === 'feedback').event;
       assert.equal(interaction.context.input, 'Can I return opened headphones?');
       assert.equal(await page.locator('.bot p').first().textContent(), interaction.context.output);
-      assert.deepEqual(fbk.model, { id: interaction.model.id, version: interaction.model.version });
       assert.match(interaction.model.effective_version, /^ev-[0-9a-f]+$/, "feedbackd hashed the snapshot's context");
+      // The widget sends only the model id and version; feedbackd's enrichment
+      // (docs/enrichment.md) copies the interaction's release time and
+      // effective version onto the feedback.
+      assert.deepEqual(fbk.model, {
+        id: interaction.model.id,
+        version: interaction.model.version,
+        released_at: interaction.model.released_at,
+        effective_version: interaction.model.effective_version,
+      });
+      assert.ok(interaction.model.released_at, 'the demo sets released_at on its versions');
       assert.deepEqual(
         [fbk.sentiment, fbk.reason, fbk.source, fbk.user.id],
         ['negative', 'not_helpful', 'modal', user]
