@@ -5,26 +5,21 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
-	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 	"github.com/feedbackloop/modelfeedback/pkg/read"
-	"github.com/feedbackloop/modelfeedback/pkg/stats"
+	"github.com/feedbackloop/modelfeedback/pkg/versions"
 )
 
-// versionRow is one model version's numbers.
+// versionRow is one model version's numbers: the source-neutral counts
+// (pkg/versions) plus the traffic joined from Prometheus.
 type versionRow struct {
-	modelID, version string
-	firstSeen        time.Time
-	feedback, pos    float64
-	neg              float64
-	tags             []read.Group
-	requests         float64
-	latency          float64
+	*versions.Row
+	requests float64
+	latency  float64
 }
 
 // versions answers one row per model version: sentiment counts, the negative
@@ -36,14 +31,8 @@ func (d *Datasource) versions(ctx context.Context, q query.Query, src read.Reade
 	if err != nil {
 		return errorResponse(err, meta)
 	}
-	if q.Baseline != "" {
-		found := false
-		for _, r := range rows {
-			found = found || r.version == q.Baseline
-		}
-		if !found {
-			return errorResponse(&read.FieldError{Field: "baseline", Message: fmt.Sprintf("version %q has no feedback in this time range", q.Baseline)}, meta)
-		}
+	if q.Baseline != "" && !versions.HasBaseline(plainRows(rows), q.Baseline) {
+		return errorResponse(&read.FieldError{Field: "baseline", Message: fmt.Sprintf("version %q has no feedback in this time range", q.Baseline)}, meta)
 	}
 	f := versionsFrame(rows, q.Baseline, d.prom != nil && d.prom.HasLatency(), meta)
 	if q.Alerting {
@@ -55,100 +44,27 @@ func (d *Datasource) versions(ctx context.Context, q query.Query, src read.Reade
 	return backend.DataResponse{Frames: data.Frames{f}}
 }
 
-func (d *Datasource) versionRows(ctx context.Context, q query.Query, src read.Reader) ([]*versionRow, read.Meta, error) {
-	if q.Sentiment != "" || q.Kind != feedback.KindFeedback {
-		return nil, read.Meta{}, &read.FieldError{Field: "sentiment", Message: "versions compares all feedback sentiments; remove the sentiment and kind settings"}
+func plainRows(rows []*versionRow) []*versions.Row {
+	out := make([]*versions.Row, len(rows))
+	for i, r := range rows {
+		out[i] = r.Row
 	}
-	base := q
-	base.Metric = query.MetricCount
-	base.Tags = nil
+	return out
+}
 
-	counts := base
-	counts.GroupBy = []string{"model_version", "sentiment"}
-	b, meta, err := src.Breakdown(ctx, counts.Query)
+func (d *Datasource) versionRows(ctx context.Context, q query.Query, src read.Reader) ([]*versionRow, read.Meta, error) {
+	// An alert rule keeps only the regressed column, so it is spared the
+	// per-tag queries.
+	vrows, meta, err := versions.Collect(ctx, src, q.Query, versions.Options{Tags: !q.Alerting})
 	if err != nil {
 		return nil, meta, err
 	}
 	executed := []string{meta.Executed}
-	rows := map[string]*versionRow{}
-	for _, g := range b.Groups {
-		r := rows[g.Values[0]]
-		if r == nil {
-			r = &versionRow{version: g.Values[0], requests: nan(), latency: nan()}
-			rows[g.Values[0]] = r
-		}
-		r.feedback += g.Count
-		switch feedback.Sentiment(g.Values[1]) {
-		case feedback.Positive:
-			r.pos += g.Count
-		case feedback.Negative:
-			r.neg += g.Count
-		}
-	}
-
-	// Which model each version belongs to: baselines are per model.
-	ids, err := src.ModelIDs(ctx, q.From, q.To)
-	if err != nil {
-		return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
-	}
-	for _, id := range ids {
-		vers, err := src.ModelVersions(ctx, id, q.From, q.To)
-		if err != nil {
-			return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
-		}
-		for _, v := range vers {
-			if r := rows[v]; r != nil {
-				r.modelID = id
-			}
-		}
-	}
-
-	// First-seen time orders versions (for the default baseline): the first
-	// step in which a version has feedback.
-	first := base
-	first.GroupBy = []string{"model_version"}
-	series, _, fmeta, err := src.Timeseries(ctx, first.Query)
-	if err != nil {
-		return nil, fmeta, err
-	}
-	executed = append(executed, fmeta.Executed)
-	for _, s := range series {
-		r := rows[s.Values[0]]
-		if r == nil {
-			continue
-		}
-		for ms, v := range s.Points {
-			t := time.UnixMilli(ms).UTC()
-			if v > 0 && (r.firstSeen.IsZero() || t.Before(r.firstSeen)) {
-				r.firstSeen = t
-			}
-		}
-	}
-
-	// Top tags per version, summed over the same steps. An alert rule keeps
-	// only the regressed column, so it is spared these queries.
-	if !q.Alerting {
-		tags := base
-		tags.GroupBy = []string{"model_version", "tag"}
-		tags.Tags = q.Tags
-		ts, _, tmeta, err := src.Timeseries(ctx, tags.Query)
-		if err != nil {
-			return nil, tmeta, err
-		}
-		executed = append(executed, tmeta.Executed)
-		for _, s := range ts {
-			r := rows[s.Values[0]]
-			if r == nil {
-				continue
-			}
-			sum := 0.0
-			for _, v := range s.Points {
-				sum += v
-			}
-			if sum > 0 {
-				r.tags = append(r.tags, read.Group{Values: []string{s.Values[1]}, Count: sum})
-			}
-		}
+	rows := make([]*versionRow, len(vrows))
+	byVersion := map[string]*versionRow{}
+	for i, r := range vrows {
+		rows[i] = &versionRow{Row: r, requests: nan(), latency: nan()}
+		byVersion[r.Version] = rows[i]
 	}
 
 	var notices []read.Notice
@@ -159,7 +75,7 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src read.Re
 			return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
 		}
 		for v, n := range reqs {
-			if r := rows[v]; r != nil {
+			if r := byVersion[v]; r != nil {
 				r.requests = n
 			}
 		}
@@ -170,7 +86,7 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src read.Re
 				return nil, read.Meta{Executed: strings.Join(executed, "\n")}, err
 			}
 			for v, l := range lat {
-				if r := rows[v]; r != nil {
+				if r := byVersion[v]; r != nil {
 					r.latency = l
 				}
 			}
@@ -179,62 +95,27 @@ func (d *Datasource) versionRows(ctx context.Context, q query.Query, src read.Re
 		notices = append(notices, read.Notice{Severity: read.NoticeInfo,
 			Text: "Prometheus is not configured (prometheus.url): requests and per_1k_requests are empty"})
 	}
-
-	out := make([]*versionRow, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].modelID != out[j].modelID {
-			return out[i].modelID < out[j].modelID
-		}
-		if !out[i].firstSeen.Equal(out[j].firstSeen) {
-			return out[i].firstSeen.Before(out[j].firstSeen)
-		}
-		return out[i].version < out[j].version
-	})
-	return out, read.Meta{Executed: strings.Join(executed, "\n"), Stats: meta.Stats, Notices: notices}, nil
+	return rows, read.Meta{Executed: strings.Join(executed, "\n"), Stats: meta.Stats, Notices: notices}, nil
 }
 
-// versionsFrame computes the statistics. Without an explicit baseline a
-// version is compared with the previous version of the same model by
-// first-seen time; the first version of a model has nothing to compare with.
+// versionsFrame lays out the judgements of pkg/versions (baseline choice and
+// verdict live there, shared with feedbackctl gate) with Prometheus traffic.
 func versionsFrame(rows []*versionRow, baseline string, withLatency bool, meta read.Meta) *data.Frame {
 	n := len(rows)
 	col := func() []float64 { return make([]float64, n) }
 	modelID, version, verdict, topTags, baseName := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	requests, fb, pos, neg, rate, low, high, per1kReq, delta, pval, regressed, latency :=
 		col(), col(), col(), col(), col(), col(), col(), col(), col(), col(), col(), col()
-	byVersion := map[string]*versionRow{}
-	for _, r := range rows {
-		byVersion[r.version] = r
-	}
+	judged := versions.Judge(plainRows(rows), baseline)
 	for i, r := range rows {
-		modelID[i], version[i] = r.modelID, r.version
-		requests[i], fb[i], pos[i], neg[i], latency[i] = r.requests, r.feedback, r.pos, r.neg, r.latency
-		rate[i] = read.Ratio(r.neg, r.feedback)
-		low[i], high[i] = stats.Wilson(r.neg, r.feedback)
-		per1kReq[i] = per1k(r.feedback, r.requests)
-		topTags[i] = formatTopTags(r.tags, 3)
-
-		var b *versionRow
-		switch {
-		case baseline != "":
-			b = byVersion[baseline]
-		case i > 0 && rows[i-1].modelID == r.modelID:
-			b = rows[i-1]
-		}
-		switch {
-		case b == nil:
-			delta[i], pval[i], verdict[i] = nan(), nan(), stats.InsufficientData
-		case b == r:
-			baseName[i] = b.version
-			delta[i], pval[i], verdict[i] = 0, 1, stats.NoChange
-		default:
-			baseName[i] = b.version
-			delta[i], pval[i], verdict[i] = stats.Compare(r.neg, r.feedback, b.neg, b.feedback)
-		}
-		if verdict[i] == stats.Regressed {
+		j := judged[i]
+		modelID[i], version[i] = r.ModelID, r.Version
+		requests[i], fb[i], pos[i], neg[i], latency[i] = r.requests, r.Feedback, r.Positive, r.Negative, r.latency
+		rate[i], low[i], high[i] = j.Rate, j.Low, j.High
+		per1kReq[i] = per1k(r.Feedback, r.requests)
+		topTags[i] = formatTopTags(r.Tags, 3)
+		baseName[i], delta[i], pval[i], verdict[i] = j.Baseline, j.Delta, j.P, j.Verdict
+		if j.Regressed() {
 			regressed[i] = 1
 		}
 	}
