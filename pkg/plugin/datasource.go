@@ -17,6 +17,7 @@ import (
 	"github.com/feedbackloop/modelfeedback/pkg/prom"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/submit"
 )
 
 var (
@@ -44,6 +45,10 @@ type Datasource struct {
 	// type is only in their JSON.
 	handlers  map[query.Type]queryFunc
 	resources backend.CallResourceHandler
+	// feedbackd receives reviews; nil when feedbackd.url is not set
+	// (feedbackdErr says so).
+	feedbackd    *submit.Client
+	feedbackdErr error
 }
 
 // NewDatasource is the instance factory given to the SDK.
@@ -86,6 +91,8 @@ func (d *Datasource) connect() {
 		d.sources[query.SourceElasticsearch] = c
 	}
 	d.prom, d.promErr = prom.New(d.settings.Prometheus)
+	d.settings.Feedbackd.HTTPClient = sdkHTTPClient
+	d.feedbackd, d.feedbackdErr = submit.New(d.settings.Feedbackd, "feedbackd.url")
 }
 
 // Dispose releases nothing: HTTP clients hold no resources beyond idle
