@@ -93,7 +93,7 @@ func exportGold(ctx context.Context, args []string, env Env) error {
 		if (ev.Verdict != feedback.VerdictConfirmed && ev.Verdict != feedback.VerdictCorrected) || done[ev.FeedbackID] {
 			return nil
 		}
-		done[ev.FeedbackID] = true
+		done[strings.Clone(ev.FeedbackID)] = true // not the page's buffer
 		rec, err := goldRecord(ctx, src, rv)
 		if err != nil {
 			return err
@@ -261,7 +261,9 @@ func exportDataset(ctx context.Context, args []string, env Env) error {
 	} else if err := each(ctx, src, q, func(e read.Entry) error {
 		p.read()
 		if e.Event.CorrelationID != "" {
-			want[e.Event.CorrelationID] = true
+			// A clone: the decoded string may share the page's buffer,
+			// which a map key would keep alive.
+			want[strings.Clone(e.Event.CorrelationID)] = true
 		}
 		return nil
 	}); err != nil {
@@ -309,7 +311,7 @@ func clusterMembers(ctx context.Context, src read.Reader, q read.Query, id strin
 		}
 		for _, m := range c.Members {
 			if cid := events[m].CorrelationID; cid != "" {
-				want[cid] = true
+				want[strings.Clone(cid)] = true
 			}
 		}
 		return nil
