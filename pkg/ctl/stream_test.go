@@ -33,7 +33,9 @@ type generatedLoki struct {
 	pad      string
 }
 
-func (g *generatedLoki) ts(i int) int64 { return g.base.UnixNano() + int64(i/2)*int64(time.Millisecond) }
+func (g *generatedLoki) ts(i int) int64 {
+	return g.base.UnixNano() + int64(i/2)*int64(time.Millisecond)
+}
 
 func (g *generatedLoki) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.requests.Add(1)
