@@ -12,6 +12,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 
+	"github.com/feedbackloop/modelfeedback/pkg/embed"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/prom"
@@ -49,6 +50,8 @@ type Datasource struct {
 	// (feedbackdErr says so).
 	feedbackd    *submit.Client
 	feedbackdErr error
+	// embedder groups comments by meaning; nil: by words.
+	embedder *embed.Client
 }
 
 // NewDatasource is the instance factory given to the SDK.
@@ -93,6 +96,12 @@ func (d *Datasource) connect() {
 	d.prom, d.promErr = prom.New(d.settings.Prometheus)
 	d.settings.Feedbackd.HTTPClient = sdkHTTPClient
 	d.feedbackd, d.feedbackdErr = submit.New(d.settings.Feedbackd, "feedbackd.url")
+	d.settings.Clusters.HTTPClient = sdkHTTPClient
+	if e, err := embed.New(d.settings.Clusters); err != nil {
+		d.settingsErr = err // models.Load checked the same; kept for safety
+	} else {
+		d.embedder = e
+	}
 }
 
 // Dispose releases nothing: HTTP clients hold no resources beyond idle
