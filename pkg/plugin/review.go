@@ -60,33 +60,8 @@ func (d *Datasource) serveReview(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": d.feedbackdErr.Error()})
 		return
 	}
-	var body reviewBody
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxReviewBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("the review is larger than %d bytes", maxReviewBody)})
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			if f == "reviewer" {
-				fieldError(w, f, "not accepted: the reviewer is the signed-in Grafana user")
-				return
-			}
-			fieldError(w, f, "unknown field; send feedback_id, verdict, corrected_output and note")
-		default:
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) && te.Field != "" {
-				fieldError(w, te.Field, "must be a string")
-				return
-			}
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be one JSON object: " + err.Error()})
-		}
-		return
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be one JSON object"})
+	body, ok := readReview(w, r)
+	if !ok {
 		return
 	}
 	if field, msg := body.check(); field != "" {
@@ -116,6 +91,73 @@ func (d *Datasource) serveReview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"feedback_id": body.FeedbackID, "verdict": body.Verdict, "reviewer": user.Login})
+}
+
+// readReview takes the review from a JSON body or, without a body, from
+// the query parameters: dashboard actions send the reviewer's typed
+// correction there, URL-encoded, because their body template would splice
+// it into JSON unescaped. Answers the error itself when it returns false.
+func readReview(w http.ResponseWriter, r *http.Request) (reviewBody, bool) {
+	var body reviewBody
+	var raw []byte
+	var err error
+	if r.Body != nil { // the SDK's adapter passes no body for an empty one
+		raw, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxReviewBody))
+	}
+	if err != nil {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("the review is larger than %d bytes", maxReviewBody)})
+		return body, false
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		q := r.URL.Query()
+		fields := map[string]*string{"feedback_id": &body.FeedbackID, "verdict": &body.Verdict, "corrected_output": &body.CorrectedOutput, "note": &body.Note}
+		for k, v := range q {
+			dst, ok := fields[k]
+			switch {
+			case k == "reviewer":
+				fieldError(w, k, "not accepted: the reviewer is the signed-in Grafana user")
+				return body, false
+			case !ok:
+				fieldError(w, k, "unknown parameter; send feedback_id, verdict, corrected_output and note")
+				return body, false
+			case len(v) != 1:
+				fieldError(w, k, "given more than once")
+				return body, false
+			}
+			*dst = v[0]
+		}
+		return body, true
+	}
+	if len(r.URL.RawQuery) > 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "send the review either as a JSON body or as query parameters, not both"})
+		return body, false
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		switch {
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			if f == "reviewer" {
+				fieldError(w, f, "not accepted: the reviewer is the signed-in Grafana user")
+				return body, false
+			}
+			fieldError(w, f, "unknown field; send feedback_id, verdict, corrected_output and note")
+		default:
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				fieldError(w, te.Field, "must be a string")
+				return body, false
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be one JSON object: " + err.Error()})
+		}
+		return body, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be one JSON object"})
+		return body, false
+	}
+	return body, true
 }
 
 // check applies the rules the event contract leaves to the review itself:

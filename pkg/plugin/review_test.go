@@ -212,3 +212,40 @@ func TestReviewRefusals(t *testing.T) {
 		t.Errorf("two objects: HTTP %d", status)
 	}
 }
+
+// Dashboard actions send the review as query parameters (URL-encoded, so a
+// typed correction with quotes survives).
+func TestReviewFromQueryParameters(t *testing.T) {
+	fd := newFeedbackdStandIn(t, "srv-token")
+	ds := reviewDS(t, `{"feedbackd":{"url":"`+fd.URL+`"}}`, map[string]string{"feedbackdToken": "srv-token"})
+	editor := &backend.User{Login: "rev-carol", Role: "Editor"}
+	call := func(rawQuery string) (int, map[string]any) {
+		c := &captured{}
+		if err := ds.CallResource(context.Background(), &backend.CallResourceRequest{
+			PluginContext: backend.PluginContext{OrgID: 1, User: editor},
+			Path:          "review", Method: http.MethodPost, URL: "review?" + rawQuery,
+		}, c); err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		_ = json.Unmarshal(c.body, &out)
+		return c.status, out
+	}
+	if status, out := call(`feedback_id=01M7VT6DM7G0ZF3SDW4JBEGQ6D&verdict=corrected&corrected_output=Say+%22no%22.`); status != 200 {
+		t.Fatalf("HTTP %d %v", status, out)
+	}
+	bodies, _ := fd.received()
+	if len(bodies) != 1 || bodies[0] != `{"schema":"feedback/v1","kind":"review","feedback_id":"01M7VT6DM7G0ZF3SDW4JBEGQ6D","verdict":"corrected","reviewer":"rev-carol","corrected_output":"Say \"no\"."}` {
+		t.Fatalf("forwarded %v", bodies)
+	}
+	for q, field := range map[string]string{
+		"feedback_id=x&verdict=confirmed&reviewer=mallory": "reviewer",
+		"feedback_id=x&verdict=confirmed&extra=1":          "extra",
+		"feedback_id=x&verdict=confirmed&verdict=rejected": "verdict",
+		"verdict=confirmed":                                "feedback_id",
+	} {
+		if status, out := call(q); status != 400 || out["field"] != field {
+			t.Errorf("%s: HTTP %d %v, want 400 naming %s", q, status, out, field)
+		}
+	}
+}
