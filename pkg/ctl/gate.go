@@ -119,7 +119,7 @@ func judge(ctx context.Context, src read.Reader, q read.Query, baseline string, 
 		}
 		switch {
 		case j.Verdict == stats.Regressed:
-			return fail("fail", ExitFail, "fail: %s regressed against %s: negative rate %.3f vs %+.3f difference, p = %.4g", name, j.Baseline, j.Rate, j.Delta, j.P)
+			return fail("fail", ExitFail, "fail: %s regressed against %s: negative rate %.3f, difference %+.3f, p = %.4g", name, j.Baseline, j.Rate, j.Delta, j.P)
 		case maxRate >= 0 && r.Feedback > 0 && j.High > maxRate:
 			return fail("fail", ExitFail, "fail: %s negative rate %.3f, 95 %% interval up to %.3f, is above the bound %.3f", name, j.Rate, j.High, maxRate)
 		case j.Verdict == stats.InsufficientData:
