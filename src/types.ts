@@ -257,6 +257,17 @@ export interface TraceSettings {
   tempoDatasourceUid?: string;
 }
 
+/** Where reviews recorded in Grafana are sent (docs/review.md). */
+export interface FeedbackdSettings {
+  url?: string;
+}
+
+/** Grouping comments by meaning (docs/embeddings.md); without embeddingsUrl, by words. */
+export interface ClustersSettings {
+  embeddingsUrl?: string;
+  embeddingsModel?: string;
+}
+
 /** jsonData (docs/configuration.md). */
 export interface FeedbackDataSourceOptions extends DataSourceJsonData {
   defaultSource?: FeedbackSource;
@@ -264,6 +275,8 @@ export interface FeedbackDataSourceOptions extends DataSourceJsonData {
   elasticsearch?: ElasticsearchSettings;
   prometheus?: PrometheusSettings;
   trace?: TraceSettings;
+  feedbackd?: FeedbackdSettings;
+  clusters?: ClustersSettings;
 }
 
 /** secureJsonData: sent to the backend, never returned to the browser. */
@@ -274,6 +287,8 @@ export interface FeedbackSecureJsonData {
   elasticsearchApiKey?: string;
   prometheusPassword?: string;
   prometheusToken?: string;
+  feedbackdToken?: string;
+  embeddingsToken?: string;
 }
 
 /** Backend defaults shown as placeholders (docs/configuration.md). */

@@ -34,6 +34,9 @@ type Options struct {
 	MinSize int
 	// LabelTerms is how many top terms make the label; default 3.
 	LabelTerms int
+	// VectorThreshold replaces Threshold for GroupVectors; default
+	// DefaultVectorThreshold.
+	VectorThreshold float64
 }
 
 func (o Options) withDefaults() Options {
@@ -75,32 +78,7 @@ type vec struct {
 // first (then by id); unclustered counts the texts in no cluster.
 func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 	opts = opts.withDefaults()
-	vocab := map[string]int{}
-	var words []string
-	docs := make([][]int, len(texts))
-	df := []int{}
-	for i, t := range texts {
-		seen := map[int]bool{}
-		for _, tok := range Tokens(t) {
-			id, ok := vocab[tok]
-			if !ok {
-				id = len(words)
-				vocab[tok] = id
-				words = append(words, tok)
-				df = append(df, 0)
-			}
-			docs[i] = append(docs[i], id)
-			if !seen[id] {
-				seen[id] = true
-				df[id]++
-			}
-		}
-	}
-	n := float64(len(texts))
-	vecs := make([]vec, len(texts))
-	for i, d := range docs {
-		vecs[i] = tfidf(d, df, n)
-	}
+	vecs, words := termVectors(texts)
 
 	// Leader pass, with an inverted index from term to the clusters whose
 	// centroid has it, so a comment is compared only with clusters it shares
@@ -217,6 +195,37 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 		unclustered -= len(c.Members)
 	}
 	return clusters, unclustered
+}
+
+// termVectors are the TF-IDF vectors of texts over their vocabulary.
+func termVectors(texts []string) ([]vec, []string) {
+	vocab := map[string]int{}
+	var words []string
+	docs := make([][]int, len(texts))
+	df := []int{}
+	for i, t := range texts {
+		seen := map[int]bool{}
+		for _, tok := range Tokens(t) {
+			id, ok := vocab[tok]
+			if !ok {
+				id = len(words)
+				vocab[tok] = id
+				words = append(words, tok)
+				df = append(df, 0)
+			}
+			docs[i] = append(docs[i], id)
+			if !seen[id] {
+				seen[id] = true
+				df[id]++
+			}
+		}
+	}
+	n := float64(len(texts))
+	vecs := make([]vec, len(texts))
+	for i, d := range docs {
+		vecs[i] = tfidf(d, df, n)
+	}
+	return vecs, words
 }
 
 // tfidf is the L2-normalized TF-IDF vector of one document (smoothed IDF, so

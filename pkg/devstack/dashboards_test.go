@@ -528,3 +528,66 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// The Review queue's row actions call the data source's review resource
+// with the parameters it accepts: the row's feedback id and one verdict each.
+func TestReviewQueueActions(t *testing.T) {
+	var d struct {
+		Panels []struct {
+			Title       string `json:"title"`
+			FieldConfig struct {
+				Defaults struct {
+					Actions []struct {
+						Type      string              `json:"type"`
+						Title     string              `json:"title"`
+						Variables []map[string]string `json:"variables"`
+						Fetch     struct {
+							Method      string      `json:"method"`
+							URL         string      `json:"url"`
+							Body        string      `json:"body"`
+							QueryParams [][2]string `json:"queryParams"`
+						} `json:"fetch"`
+					} `json:"actions"`
+				} `json:"defaults"`
+			} `json:"fieldConfig"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(readFile(t, "dashboards/review-queue.json"), &d); err != nil {
+		t.Fatal(err)
+	}
+	accepted := map[string]bool{"feedback_id": true, "verdict": true, "corrected_output": true, "note": true}
+	verdicts := map[string]bool{}
+	for _, p := range d.Panels {
+		if p.Title != "Awaiting review" {
+			continue
+		}
+		for _, a := range p.FieldConfig.Defaults.Actions {
+			f := a.Fetch
+			if a.Type != "fetch" || f.Method != "POST" || f.URL != "/api/datasources/uid/${datasource}/resources/review" || f.Body != "" {
+				t.Errorf("action %s: %+v", a.Title, a)
+			}
+			params := map[string]string{}
+			for _, kv := range f.QueryParams {
+				if !accepted[kv[0]] {
+					t.Errorf("action %s sends %s, which the review resource refuses", a.Title, kv[0])
+				}
+				params[kv[0]] = kv[1]
+			}
+			if params["feedback_id"] != "${__data.fields.id}" {
+				t.Errorf("action %s: feedback_id %q, want the row's id", a.Title, params["feedback_id"])
+			}
+			verdicts[params["verdict"]] = true
+			if params["verdict"] == "corrected" && params["corrected_output"] != "${corrected_output}" {
+				t.Errorf("Correct does not send the typed output: %v", params)
+			}
+			for _, v := range a.Variables {
+				if params[v["key"]] != "${"+v["key"]+"}" {
+					t.Errorf("action %s: variable %s is not sent", a.Title, v["key"])
+				}
+			}
+		}
+	}
+	if len(verdicts) != 3 || !verdicts["confirmed"] || !verdicts["rejected"] || !verdicts["corrected"] {
+		t.Fatalf("verdicts offered: %v", verdicts)
+	}
+}

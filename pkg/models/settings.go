@@ -30,6 +30,8 @@ type Settings struct {
 	Elasticsearch Elastic     `json:"elasticsearch"`
 	Prometheus    Prometheus  `json:"prometheus"`
 	Trace         Trace       `json:"trace"`
+	Feedbackd     Feedbackd   `json:"feedbackd"`
+	Clusters      Clusters    `json:"clusters"`
 
 	UID  string `json:"-"`
 	Name string `json:"-"`
@@ -78,6 +80,25 @@ type Trace struct {
 	TempoDatasourceUID string `json:"tempoDatasourceUid"`
 }
 
+// Feedbackd is the collector reviews are written to (docs/review.md).
+// Token is a server token, from secureJsonData feedbackdToken only.
+type Feedbackd struct {
+	URL   string `json:"url"`
+	Token string `json:"-"`
+	// HTTPClient builds the HTTP client; nil: NewHTTPClient.
+	HTTPClient HTTPClientFunc `json:"-"`
+}
+
+// Clusters configures grouping comments by meaning (docs/embeddings.md).
+// Without EmbeddingsURL the word-based grouping is used.
+type Clusters struct {
+	EmbeddingsURL   string `json:"embeddingsUrl"`
+	EmbeddingsModel string `json:"embeddingsModel"`
+	EmbeddingsToken string `json:"-"`
+	// HTTPClient builds the HTTP client; nil: NewHTTPClient.
+	HTTPClient HTTPClientFunc `json:"-"`
+}
+
 // SettingError names the setting that is wrong.
 type SettingError struct {
 	Setting string
@@ -109,6 +130,8 @@ func Load(s Instance) (*Settings, error) {
 	cfg.Loki.Password, cfg.Loki.Token = sec["lokiPassword"], sec["lokiToken"]
 	cfg.Elasticsearch.Password, cfg.Elasticsearch.APIKey = sec["elasticsearchPassword"], sec["elasticsearchApiKey"]
 	cfg.Prometheus.Password, cfg.Prometheus.Token = sec["prometheusPassword"], sec["prometheusToken"]
+	cfg.Feedbackd.Token = sec["feedbackdToken"]
+	cfg.Clusters.EmbeddingsToken = sec["embeddingsToken"]
 	cfg.applyDefaults()
 	return cfg, cfg.validate()
 }
@@ -117,6 +140,9 @@ func (c *Settings) applyDefaults() {
 	c.Loki.URL = strings.TrimRight(strings.TrimSpace(c.Loki.URL), "/")
 	c.Elasticsearch.URL = strings.TrimRight(strings.TrimSpace(c.Elasticsearch.URL), "/")
 	c.Prometheus.URL = strings.TrimRight(strings.TrimSpace(c.Prometheus.URL), "/")
+	c.Feedbackd.URL = strings.TrimRight(strings.TrimSpace(c.Feedbackd.URL), "/")
+	c.Clusters.EmbeddingsURL = strings.TrimRight(strings.TrimSpace(c.Clusters.EmbeddingsURL), "/")
+	c.Clusters.EmbeddingsModel = strings.TrimSpace(c.Clusters.EmbeddingsModel)
 	if strings.TrimSpace(c.Loki.Selector) == "" {
 		c.Loki.Selector = DefaultLokiSelector
 	}
@@ -143,6 +169,7 @@ func (c *Settings) validate() error {
 	}
 	for _, u := range []struct{ name, val string }{
 		{"loki.url", c.Loki.URL}, {"elasticsearch.url", c.Elasticsearch.URL}, {"prometheus.url", c.Prometheus.URL},
+		{"feedbackd.url", c.Feedbackd.URL}, {"clusters.embeddingsUrl", c.Clusters.EmbeddingsURL},
 	} {
 		if u.val == "" {
 			continue
@@ -157,6 +184,15 @@ func (c *Settings) validate() error {
 	}
 	if c.Loki.Token != "" && c.Loki.BasicAuthUser != "" {
 		return &SettingError{Setting: "loki.basicAuthUser", Message: "set either basic auth or a bearer token (lokiToken), not both"}
+	}
+	if c.Feedbackd.Token != "" && c.Feedbackd.URL == "" {
+		return &SettingError{Setting: "feedbackd.url", Message: "a feedbackd token is set but no URL: set feedbackd.url (e.g. http://feedbackd:8787)"}
+	}
+	if c.Clusters.EmbeddingsURL != "" && c.Clusters.EmbeddingsModel == "" {
+		return &SettingError{Setting: "clusters.embeddingsModel", Message: "an embeddings URL is set but no model: name the embedding model, e.g. nomic-embed-text or text-embedding-3-small"}
+	}
+	if c.Clusters.EmbeddingsURL == "" && (c.Clusters.EmbeddingsModel != "" || c.Clusters.EmbeddingsToken != "") {
+		return &SettingError{Setting: "clusters.embeddingsUrl", Message: "an embeddings model or token is set but no URL: set clusters.embeddingsUrl (the base of an OpenAI-compatible API, e.g. http://ollama:11434)"}
 	}
 	return nil
 }

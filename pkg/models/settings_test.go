@@ -64,3 +64,40 @@ func TestErrorsNameTheSetting(t *testing.T) {
 		t.Errorf("basic auth and token: %v", err)
 	}
 }
+
+func TestFeedbackdAndEmbeddingsSettings(t *testing.T) {
+	s, err := load(`{"feedbackd":{"url":" http://feedbackd:8787/ "},"clusters":{"embeddingsUrl":"http://ollama:11434/","embeddingsModel":" nomic-embed-text "}}`,
+		map[string]string{"feedbackdToken": "srv-secret", "embeddingsToken": "emb-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Feedbackd.URL != "http://feedbackd:8787" || s.Feedbackd.Token != "srv-secret" {
+		t.Errorf("feedbackd: %+v", s.Feedbackd)
+	}
+	if s.Clusters.EmbeddingsURL != "http://ollama:11434" || s.Clusters.EmbeddingsModel != "nomic-embed-text" || s.Clusters.EmbeddingsToken != "emb-secret" {
+		t.Errorf("clusters: %+v", s.Clusters)
+	}
+	b, _ := json.Marshal(s)
+	if strings.Contains(string(b), "secret") {
+		t.Fatalf("secret serialised: %s", b)
+	}
+	cases := []struct {
+		js      string
+		secure  map[string]string
+		setting string
+	}{
+		{`{"feedbackd":{"url":"feedbackd:8787"}}`, nil, "feedbackd.url"},
+		{`{}`, map[string]string{"feedbackdToken": "t"}, "feedbackd.url"},
+		{`{"clusters":{"embeddingsUrl":"ollama"}}`, nil, "clusters.embeddingsUrl"},
+		{`{"clusters":{"embeddingsUrl":"http://ollama:11434"}}`, nil, "clusters.embeddingsModel"},
+		{`{"clusters":{"embeddingsModel":"m"}}`, nil, "clusters.embeddingsUrl"},
+		{`{}`, map[string]string{"embeddingsToken": "t"}, "clusters.embeddingsUrl"},
+	}
+	for _, c := range cases {
+		_, err := load(c.js, c.secure)
+		se, ok := err.(*SettingError)
+		if !ok || se.Setting != c.setting {
+			t.Errorf("%s %v: %v, want an error naming %s", c.js, c.secure, err, c.setting)
+		}
+	}
+}

@@ -37,19 +37,37 @@ func (d *Datasource) clusters(ctx context.Context, q query.Query, src read.Reade
 	// Oldest first, so the grouping (which depends on order) is the same on
 	// every refresh whatever order the source listed ties in.
 	texts, events := cluster.Comments(entries)
-	cs, _ := cluster.Group(texts, cluster.Options{})
+	cs, method := d.group(ctx, texts, &meta)
 	if len(cs) > q.Limit {
 		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeInfo,
 			Text: fmt.Sprintf("%d clusters; showing the %d largest (limit)", len(cs), q.Limit)})
 		cs = cs[:q.Limit]
 	}
 	f := clustersFrame(cs, texts, events, meta)
+	f.Meta.Custom = map[string]string{"grouping": method}
 	if q.Alerting {
 		// One instance per cluster, named by what identifies it; the example
 		// and the top version change between evaluations.
 		f = keepFields(f, "cluster_id", "label", "size")
 	}
 	return backend.DataResponse{Frames: data.Frames{f}}
+}
+
+// group clusters by meaning when an embeddings endpoint is set and it
+// answers; otherwise, or when it fails (said in a notice), by words.
+func (d *Datasource) group(ctx context.Context, texts []string, meta *read.Meta) ([]cluster.Cluster, string) {
+	if d.embedder != nil && len(texts) > 0 {
+		vecs, err := d.embedder.Embed(ctx, texts)
+		if err == nil {
+			cs, _ := cluster.GroupVectors(texts, vecs, cluster.Options{})
+			return cs, cluster.MethodEmbeddings
+		}
+		backend.Logger.Warn("embeddings failed, clustering by words", "error", err)
+		meta.Notices = append(meta.Notices, read.Notice{Severity: read.NoticeWarning,
+			Text: fmt.Sprintf("Grouped by words: the embeddings endpoint failed (%v)", err)})
+	}
+	cs, _ := cluster.Group(texts, cluster.Options{})
+	return cs, cluster.MethodWords
 }
 
 func clustersFrame(cs []cluster.Cluster, texts []string, events []*feedback.Event, meta read.Meta) *data.Frame {

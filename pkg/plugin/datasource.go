@@ -12,11 +12,13 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/instancemgmt"
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 
+	"github.com/feedbackloop/modelfeedback/pkg/embed"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/prom"
 	"github.com/feedbackloop/modelfeedback/pkg/query"
 	"github.com/feedbackloop/modelfeedback/pkg/read"
+	"github.com/feedbackloop/modelfeedback/pkg/submit"
 )
 
 var (
@@ -44,6 +46,12 @@ type Datasource struct {
 	// type is only in their JSON.
 	handlers  map[query.Type]queryFunc
 	resources backend.CallResourceHandler
+	// feedbackd receives reviews; nil when feedbackd.url is not set
+	// (feedbackdErr says so).
+	feedbackd    *submit.Client
+	feedbackdErr error
+	// embedder groups comments by meaning; nil: by words.
+	embedder *embed.Client
 }
 
 // NewDatasource is the instance factory given to the SDK.
@@ -86,6 +94,14 @@ func (d *Datasource) connect() {
 		d.sources[query.SourceElasticsearch] = c
 	}
 	d.prom, d.promErr = prom.New(d.settings.Prometheus)
+	d.settings.Feedbackd.HTTPClient = sdkHTTPClient
+	d.feedbackd, d.feedbackdErr = submit.New(d.settings.Feedbackd, "feedbackd.url")
+	d.settings.Clusters.HTTPClient = sdkHTTPClient
+	if e, err := embed.New(d.settings.Clusters); err != nil {
+		d.settingsErr = err // models.Load checked the same; kept for safety
+	} else {
+		d.embedder = e
+	}
 }
 
 // Dispose releases nothing: HTTP clients hold no resources beyond idle

@@ -66,6 +66,7 @@ func (d *Datasource) resourceRoutes() http.Handler {
 	for path, fn := range routes {
 		mux.HandleFunc("/"+path, d.serveLookup(fn))
 	}
+	mux.HandleFunc("/review", d.serveReview)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("unknown resource %q", r.URL.Path)})
 	})

@@ -15,6 +15,7 @@ import {
   SOURCES,
   TraceSettings,
 } from '../types';
+import { ReviewClustersSettings } from './ReviewClustersSettings';
 
 export type ConfigEditorProps = DataSourcePluginOptionsEditorProps<FeedbackDataSourceOptions, FeedbackSecureJsonData>;
 
@@ -319,6 +320,8 @@ export function ConfigEditor({ options, onOptionsChange }: ConfigEditorProps) {
           />
         </Field>
       </CollapsableSection>
+
+      <ReviewClustersSettings options={options} onOptionsChange={onOptionsChange} />
     </>
   );
 }
