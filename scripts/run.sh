@@ -249,11 +249,13 @@ if $with_es; then
   rewrite provisioning/datasources/datasources.yml "$prov/datasources/datasources.yml" \
     "url: http://loki:3100" "url: http://$lo:$LOKI_PORT" \
     "url: http://elasticsearch:9200" "url: http://$lo:$ELASTICSEARCH_PORT" \
-    "url: http://prometheus:9090" "url: http://$lo:$PROMETHEUS_PORT"
+    "url: http://prometheus:9090" "url: http://$lo:$PROMETHEUS_PORT" \
+    "url: http://feedbackd:8787" "url: http://$lo:$FEEDBACKD_PORT"
 else
   rewrite provisioning/datasources/datasources.yml "$prov/datasources/datasources.yml" \
     "url: http://loki:3100" "url: http://$lo:$LOKI_PORT" \
-    "url: http://prometheus:9090" "url: http://$lo:$PROMETHEUS_PORT"
+    "url: http://prometheus:9090" "url: http://$lo:$PROMETHEUS_PORT" \
+    "url: http://feedbackd:8787" "url: http://$lo:$FEEDBACKD_PORT"
   drop_block "$prov/datasources/datasources.yml" elasticsearch
 fi
 # The dashboards are read from the checkout, as the compose stack mounts
@@ -287,6 +289,10 @@ org_role = Admin
 
 [auth]
 disable_login_form = true
+
+; The Review queue's row actions post reviews to the data source's resource.
+[security]
+actions_allow_post_url = /api/datasources/uid/*/resources/review
 
 [log]
 mode = console

@@ -578,7 +578,7 @@ func (s *stack) checkGrafana(t *testing.T, c composeFile) {
 	dsPath := filepath.Join(prov, "datasources", "datasources.yml")
 	exp := yamlMap(t, "provisioning/datasources/datasources.yml", readFile(t, "provisioning/datasources/datasources.yml"))
 	js := at(t, exp, "datasources", 0, "jsonData")
-	for _, src := range []string{"loki", "prometheus", "elasticsearch"} {
+	for _, src := range []string{"loki", "prometheus", "elasticsearch", "feedbackd"} {
 		m := js[src].(map[string]any)
 		m["url"] = s.nativeURL(t, m["url"].(string))
 	}
