@@ -148,7 +148,16 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 		}
 	}
 
-	members := make([][]int, len(cents))
+	return assemble(assign, len(cents), vecs, words, opts, "c-", func(ms []int) int { return example(ms, vecs) })
+}
+
+// assemble turns the assignment of each comment to one of n groups into
+// clusters, the same way whatever grouped them: a group's label is the top
+// terms of its members' TF-IDF vectors, its id prefix plus a hash of that
+// label (so two groups with one label are one cluster), groups smaller than
+// opts.MinSize are dropped, and the largest come first.
+func assemble(assign []int, n int, vecs []vec, words []string, opts Options, prefix string, pick func([]int) int) (clusters []Cluster, unclustered int) {
+	members := make([][]int, n)
 	for i, c := range assign {
 		if c >= 0 {
 			members[c] = append(members[c], i)
@@ -166,7 +175,7 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 			}
 		}
 		terms := topTerms(cent, words, opts.LabelTerms)
-		id := clusterID(terms)
+		id := prefix + clusterID(terms)[2:]
 		if at, ok := byID[id]; ok { // the same topic opened twice: one cluster
 			clusters[at].Members = append(clusters[at].Members, ms...)
 			continue
@@ -180,7 +189,7 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 		if len(c.Members) < opts.MinSize {
 			continue
 		}
-		c.Example = example(c.Members, vecs)
+		c.Example = pick(c.Members)
 		kept = append(kept, c)
 	}
 	clusters = kept
@@ -190,7 +199,7 @@ func Group(texts []string, opts Options) (clusters []Cluster, unclustered int) {
 		}
 		return clusters[i].ID < clusters[j].ID
 	})
-	unclustered = len(texts)
+	unclustered = len(assign)
 	for _, c := range clusters {
 		unclustered -= len(c.Members)
 	}

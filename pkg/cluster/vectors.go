@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"math"
-	"sort"
 )
 
 // Methods say which grouping made the clusters (the frame reports it).
@@ -74,53 +73,7 @@ func GroupVectors(texts []string, vectors [][]float32, opts Options) (clusters [
 	}
 
 	terms, words := termVectors(texts)
-	members := make([][]int, len(sums))
-	for i, c := range assign {
-		if c >= 0 {
-			members[c] = append(members[c], i)
-		}
-	}
-	byID := map[string]int{}
-	for _, ms := range members {
-		if len(ms) == 0 {
-			continue
-		}
-		cent := map[int]float64{}
-		for _, i := range ms {
-			for k, t := range terms[i].terms {
-				cent[t] += terms[i].w[k]
-			}
-		}
-		label := topTerms(cent, words, opts.LabelTerms)
-		id := "e-" + clusterID(label)[2:]
-		if at, ok := byID[id]; ok {
-			clusters[at].Members = append(clusters[at].Members, ms...)
-			continue
-		}
-		byID[id] = len(clusters)
-		clusters = append(clusters, Cluster{ID: id, Terms: label, Members: ms})
-	}
-	kept := clusters[:0]
-	for _, c := range clusters {
-		sort.Ints(c.Members)
-		if len(c.Members) < opts.MinSize {
-			continue
-		}
-		c.Example = vectorExample(c.Members, vectors)
-		kept = append(kept, c)
-	}
-	clusters = kept
-	sort.SliceStable(clusters, func(i, j int) bool {
-		if len(clusters[i].Members) != len(clusters[j].Members) {
-			return len(clusters[i].Members) > len(clusters[j].Members)
-		}
-		return clusters[i].ID < clusters[j].ID
-	})
-	unclustered = len(texts)
-	for _, c := range clusters {
-		unclustered -= len(c.Members)
-	}
-	return clusters, unclustered
+	return assemble(assign, len(sums), terms, words, opts, "e-", func(ms []int) int { return vectorExample(ms, vectors) })
 }
 
 func dot(a, b []float32) float32 {
