@@ -70,6 +70,17 @@ func main() {
 	deliveryBatch := flag.Int("delivery-batch", 500, "-mode delivery: feedbackd's --delivery-batch-size")
 	latency := flag.Duration("store-latency", 0, "-mode delivery: time each stand-in takes to answer a request, as a store's round trip")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "feedbackd-bench: -cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *mode == "delivery" {
 		r := *rounds
 		if !isFlagSet("rounds") {
@@ -83,6 +94,7 @@ func main() {
 				batchSize: *deliveryBatch, latency: *latency, rounds: r, dir: *dir})
 		}
 		if err != nil {
+			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "feedbackd-bench:", err)
 			os.Exit(1)
 		}
@@ -94,17 +106,11 @@ func main() {
 	}
 	cfg := config{duration: *duration, rounds: *rounds, batchClients: *batchClients, batchSize: *batchSize, dir: *dir}
 	err := cfg.parse(*singleClients, *only)
-	if err == nil && *cpuProfile != "" {
-		var f *os.File
-		if f, err = os.Create(*cpuProfile); err == nil {
-			err = pprof.StartCPUProfile(f)
-		}
-	}
 	if err == nil {
 		err = run(cfg)
-		pprof.StopCPUProfile()
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "feedbackd-bench:", err)
 		os.Exit(1)
 	}
