@@ -181,7 +181,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, sinks []sink
 		Concurrency: m.DeliveryConcurrency, BatchEvents: m.DeliveryBatchEvents, BatchBytes: m.DeliveryBatchBytes,
 		SendDuration: m.DeliverySendDuration}, delivery.Options{
 		BatchSize: cfg.DeliveryBatchSize, BatchBytes: cfg.DeliveryBatchBytes, Concurrency: cfg.DeliveryConcurrency,
-		Timeout:       cfg.DeliveryTimeout,
+		Timeout: cfg.DeliveryTimeout, BatchWait: cfg.DeliveryBatchWait,
 		DeadLetterDir: filepath.Join(cfg.SpoolDir, "deadletter"), Logger: log,
 	})
 	m.Registry.MustRegister(runner.LagCollectors()...)

@@ -1,8 +1,10 @@
 package main
 
 // -mode delivery: end-to-end delivery against in-process stand-ins for Loki
-// and Elasticsearch, beside pushing the very request bodies feedbackd sent
-// straight to the same stand-ins with the same concurrency.
+// and Elasticsearch, beside pushing the very events feedbackd sent (the
+// same lines, stream labels, bulk actions) straight to the same stand-ins
+// with the same concurrency, in full batches of -delivery-batch: the direct
+// push is the best the store allows, whatever batch sizes feedbackd cut.
 
 import (
 	"bytes"
@@ -21,6 +23,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/golang/snappy"
+	"github.com/grafana/loki/pkg/push"
+
 	"github.com/feedbackloop/modelfeedback/pkg/collector"
 	fdconfig "github.com/feedbackloop/modelfeedback/pkg/collector/config"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
@@ -29,6 +34,7 @@ import (
 type deliveryConfig struct {
 	events, clients, perRequest int
 	concurrency, batchSize      int
+	batchWait                   time.Duration
 	latency                     time.Duration
 	rounds                      int
 	dir                         string
@@ -124,7 +130,7 @@ func (s *standIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type deliveryResult struct {
-	e2e, backlog, direct          time.Duration
+	e2e, backlog, direct, ingest  time.Duration
 	e2eCPU, backlogCPU, directCPU time.Duration
 	requests                      map[string]int
 }
@@ -189,7 +195,12 @@ func runDelivery(c deliveryConfig) error {
 			return fmt.Errorf("stand-ins counted loki %d, elasticsearch %d events, want %d each", loki.count.Load(), es.count.Load(), n)
 		}
 
-		lokiBodies, esBodies := loki.bodies, es.bodies
+		lokiBodies, err := rebatchLoki(loki.bodies, c.batchSize)
+		if err != nil {
+			return err
+		}
+		esBodies := rebatchES(es.bodies, c.batchSize)
+		sent := map[string]int{"loki": len(loki.bodies), "elasticsearch": len(es.bodies)}
 
 		// The backlog: the same events spooled while no sink was configured,
 		// then delivered by a feedbackd started with both sinks, as after an
@@ -199,10 +210,12 @@ func runDelivery(c deliveryConfig) error {
 		if err != nil {
 			return err
 		}
+		t0 := time.Now()
 		if err := postAll(addr, bodies, c.clients); err != nil {
 			stop()
 			return err
 		}
+		ingest := time.Since(t0)
 		if err := stop(); err != nil {
 			return err
 		}
@@ -248,22 +261,24 @@ func runDelivery(c deliveryConfig) error {
 			return err
 		}
 		total.e2e += e2e
+		total.ingest += ingest
 		total.direct += direct
 		total.e2eCPU += e2eCPU
 		total.backlog += backlog
 		total.backlogCPU += backlogCPU
 		total.directCPU += directCPU
-		total.requests = map[string]int{"loki": len(lokiBodies), "elasticsearch": len(esBodies)}
+		total.requests = sent
 	}
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "events\tclients × events/request\tdelivery concurrency\tbatch\tstore latency\tend-to-end\tbacklog replay\tdirect push\tend-to-end/direct\tbacklog/direct\tcores busy (e2e/backlog/direct)\trequests (loki/es)\ttarget\t")
+	fmt.Fprintln(tw, "events\tclients × events/request\tdelivery concurrency\tbatch\tstore latency\tend-to-end\tingest alone\tbacklog replay\tdirect push\tend-to-end/direct\tingest alone/direct\tbacklog/direct\tcores busy (e2e/backlog/direct)\tfeedbackd requests e2e (loki/es)\ttarget\t")
 	all := float64(n * c.rounds)
 	rate := func(d time.Duration) float64 { return all / d.Seconds() }
 	busy := func(cpu, d time.Duration) float64 { return cpu.Seconds() / d.Seconds() }
-	fmt.Fprintf(tw, "%d × %d\t%d × %d\t%d\t%d\t%s\t%.0f events/s\t%.0f events/s\t%.0f events/s\t%.2f\t%.2f\t%.2f / %.2f / %.2f of %d\t%d / %d\t>= 0.8\t\n",
+	fmt.Fprintf(tw, "%d × %d\t%d × %d\t%d\t%d\t%s\t%.0f events/s\t%.0f events/s\t%.0f events/s\t%.0f events/s\t%.2f\t%.2f\t%.2f\t%.2f / %.2f / %.2f of %d\t%d / %d\t>= 0.8\t\n",
 		n, c.rounds, c.clients, c.perRequest, c.concurrency, c.batchSize, c.latency,
-		rate(total.e2e), rate(total.backlog), rate(total.direct), rate(total.e2e)/rate(total.direct), rate(total.backlog)/rate(total.direct),
+		rate(total.e2e), rate(total.ingest), rate(total.backlog), rate(total.direct),
+		rate(total.e2e)/rate(total.direct), rate(total.ingest)/rate(total.direct), rate(total.backlog)/rate(total.direct),
 		busy(total.e2eCPU, total.e2e), busy(total.backlogCPU, total.backlog), busy(total.directCPU, total.direct), runtime.NumCPU(),
 		total.requests["loki"], total.requests["elasticsearch"])
 	return tw.Flush()
@@ -274,7 +289,7 @@ func runDelivery(c deliveryConfig) error {
 // it down gracefully and returns Run's error.
 func startFeedbackd(c deliveryConfig, dir, lokiAddr, esAddr string) (addr string, stop func() error, err error) {
 	args := []string{"--listen", "127.0.0.1:0", "--spool-dir", dir, "--elasticsearch-install-template=false",
-		"--delivery-concurrency", strconv.Itoa(c.concurrency), "--delivery-batch-size", strconv.Itoa(c.batchSize),
+		"--delivery-concurrency", strconv.Itoa(c.concurrency), "--delivery-batch-size", strconv.Itoa(c.batchSize), "--delivery-batch-wait", c.batchWait.String(),
 		"--log-level", "error"}
 	if lokiAddr != "" {
 		args = append(args, "--loki-url", "http://"+lokiAddr)
@@ -387,4 +402,67 @@ func pushAll(addr, path, ctype string, bodies [][]byte, concurrency int) error {
 		return err
 	}
 	return nil
+}
+
+// rebatchLoki re-encodes the entries of the push bodies feedbackd sent, in
+// the order sent, as pushes of size entries each (grouped by stream as the
+// sink groups them), the way a client pushing directly would batch them.
+func rebatchLoki(bodies [][]byte, size int) ([][]byte, error) {
+	type entry struct {
+		labels string
+		e      push.Entry
+	}
+	var all []entry
+	for _, b := range bodies {
+		req, err := sinktest.DecodePush(b)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range req.Streams {
+			for _, e := range st.Entries {
+				all = append(all, entry{st.Labels, e})
+			}
+		}
+	}
+	var out [][]byte
+	for len(all) > 0 {
+		n := min(size, len(all))
+		var req push.PushRequest
+		index := map[string]int{}
+		for _, e := range all[:n] {
+			i, ok := index[e.labels]
+			if !ok {
+				i = len(req.Streams)
+				index[e.labels] = i
+				req.Streams = append(req.Streams, push.Stream{Labels: e.labels})
+			}
+			req.Streams[i].Entries = append(req.Streams[i].Entries, e.e)
+		}
+		raw, err := req.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, snappy.Encode(nil, raw))
+		all = all[n:]
+	}
+	return out, nil
+}
+
+// rebatchES regroups the action/source line pairs of the bulk bodies
+// feedbackd sent into bodies of size pairs each.
+func rebatchES(bodies [][]byte, size int) [][]byte {
+	var pairs [][]byte
+	for _, b := range bodies {
+		lines := bytes.SplitAfter(b, []byte("\n"))
+		for i := 0; i+1 < len(lines); i += 2 {
+			pairs = append(pairs, append(append([]byte(nil), lines[i]...), lines[i+1]...))
+		}
+	}
+	var out [][]byte
+	for len(pairs) > 0 {
+		n := min(size, len(pairs))
+		out = append(out, bytes.Join(pairs[:n], nil))
+		pairs = pairs[n:]
+	}
+	return out
 }

@@ -68,6 +68,7 @@ func main() {
 	clients := flag.Int("clients", 4, "-mode delivery: concurrent clients posting -batch events per request to feedbackd")
 	concurrency := flag.Int("concurrency", 4, "-mode delivery: feedbackd's --delivery-concurrency, and the connections per stand-in of the direct push")
 	deliveryBatch := flag.Int("delivery-batch", 500, "-mode delivery: feedbackd's --delivery-batch-size")
+	batchWait := flag.Duration("batch-wait", 10*time.Millisecond, "-mode delivery: feedbackd's --delivery-batch-wait")
 	latency := flag.Duration("store-latency", 0, "-mode delivery: time each stand-in takes to answer a request, as a store's round trip")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -91,7 +92,7 @@ func main() {
 			err = errors.New("-events must be at least -batch, and -batch, -clients, -concurrency, -delivery-batch and -rounds positive")
 		} else {
 			err = runDelivery(deliveryConfig{events: *events, clients: *clients, perRequest: *batchSize, concurrency: *concurrency,
-				batchSize: *deliveryBatch, latency: *latency, rounds: r, dir: *dir})
+				batchSize: *deliveryBatch, batchWait: *batchWait, latency: *latency, rounds: r, dir: *dir})
 		}
 		if err != nil {
 			pprof.StopCPUProfile()

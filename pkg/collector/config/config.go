@@ -83,6 +83,7 @@ type Config struct {
 	DeliveryBatchBytes  int
 	DeliveryConcurrency int
 	DeliveryTimeout     time.Duration
+	DeliveryBatchWait   time.Duration
 	ShutdownTimeout     time.Duration
 	LogLevel            string
 }
@@ -316,6 +317,15 @@ var Options = []Option{
 			c.DeliveryBatchBytes = int(n)
 			return nil
 		}},
+	{Name: "delivery-batch-wait", Default: "10ms", Help: "how long a batch that is not full may wait for more events (0 to 10s); fewer, fuller requests cost the store and the spool less",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 || d > 10*time.Second {
+				return fmt.Errorf("want a duration from 0 to 10s, got %q", v)
+			}
+			c.DeliveryBatchWait = d
+			return nil
+		}},
 	{Name: "delivery-concurrency", Default: "4", Help: "most batches in flight to each of Loki and Elasticsearch (1 to 64); halved while a sink refuses or is slow, restored as it recovers",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -506,6 +516,7 @@ func (c *Config) Redacted() map[string]any {
 		"enrich":        c.Enrich, "enrich_retention": c.EnrichRetention.String(), "enrich_max_bytes": c.EnrichMaxBytes,
 		"delivery_batch_size": c.DeliveryBatchSize, "delivery_batch_bytes": c.DeliveryBatchBytes,
 		"delivery_concurrency": c.DeliveryConcurrency, "delivery_timeout": c.DeliveryTimeout.String(),
+		"delivery_batch_wait":      c.DeliveryBatchWait.String(),
 		"shutdown_timeout":         c.ShutdownTimeout.String(),
 		"otlp_model_id_attributes": c.OTLPModelIDAttributes, "otlp_model_version_attributes": c.OTLPModelVersionAttributes,
 		"otlp_operations": c.OTLPOperations,

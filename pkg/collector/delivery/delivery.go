@@ -59,6 +59,10 @@ type Options struct {
 	BatchSize int
 	// BatchBytes bounds the lines of one batch; 0 means 4 MiB.
 	BatchBytes int
+	// BatchWait is how long a batch that is neither full by count nor by
+	// bytes may wait for more events, counted from its oldest event's
+	// arrival; 0 cuts at once. Draining cuts at once.
+	BatchWait time.Duration
 	// Concurrency is the most batches in flight to a sink that implements
 	// sink.Concurrent; 0 means DefaultConcurrency. Other sinks get one.
 	Concurrency int
@@ -276,9 +280,15 @@ func (l *loop) run(ctx context.Context, drain <-chan struct{}) {
 		// requests under way (acquire). A batch waiting out its backoff then
 		// holds no request slot, so one refused batch does not stop the
 		// others, whose acknowledgements are what raises limit again.
+		//
+		// A batch is cut only when none is waiting for a slot: while every
+		// request slot is busy, events gather for the next batch instead of
+		// being cut into many small ones, so batches grow with the store's
+		// round trip to what keeps up with ingest (up to BatchSize).
 		full, empty, changed := len(l.window) >= WindowBatches(l.max), len(l.window) == 0, l.changed
+		queued := len(l.waiting) > 0
 		l.mu.Unlock()
-		if full {
+		if full || queued {
 			select {
 			case <-changed:
 			case <-ctx.Done():
@@ -311,6 +321,21 @@ func (l *loop) run(ctx context.Context, drain <-chan struct{}) {
 			l.log.Error("reading the spool failed; delivery to this sink stopped", "cursor", next-1, "err", err)
 			return
 		}
+		if wait := l.lingers(entries); wait > 0 && !draining {
+			// Fewer, fuller requests: each costs the store a round trip and
+			// feedbackd a cursor fsync, which ingest's fsyncs then queue
+			// behind. The entries stay in the spool; reading them again
+			// from its in-memory tail is cheap.
+			t := time.NewTimer(wait)
+			select {
+			case <-l.r.spool.Changed(entries[len(entries)-1].Seq):
+			case <-t.C:
+			case <-drain:
+			case <-ctx.Done():
+			}
+			t.Stop()
+			continue
+		}
 		b := newBatch(entries)
 		if l.ordered != nil {
 			b.spans = l.ordered.Spans(b.records)
@@ -332,6 +357,23 @@ func (l *loop) run(ctx context.Context, drain <-chan struct{}) {
 			l.send(ctx, b)
 		}()
 	}
+}
+
+// lingers is how much longer a batch of entries should wait for more, 0
+// when it is full or its oldest event waited BatchWait already.
+func (l *loop) lingers(entries []spool.Entry) time.Duration {
+	w := l.r.opts.BatchWait
+	if w <= 0 || len(entries) >= l.r.opts.BatchSize {
+		return 0
+	}
+	size := 0
+	for _, e := range entries {
+		size += len(e.Line)
+	}
+	if size >= l.r.opts.BatchBytes {
+		return 0
+	}
+	return max(0, w-time.Since(entries[0].Received))
 }
 
 func newBatch(entries []spool.Entry) *batch {
@@ -381,6 +423,11 @@ func (l *loop) waitNoConflict(ctx context.Context, b *batch) bool {
 func (l *loop) send(ctx context.Context, b *batch) {
 	observe(l.batchEvents, float64(len(b.records)))
 	observe(l.batchBytes, float64(b.bytes))
+	deliver := func(ctx context.Context) error { return l.sink.Deliver(ctx, b.records) }
+	if p, ok := l.sink.(sink.Preparer); ok {
+		// Encoded once, before a slot is free; retries resend the same.
+		deliver = p.Prepare(b.records).Send
+	}
 	bo := l.r.opts.NewBackOff()
 	for attempt := 1; ; attempt++ {
 		epoch, ok := l.acquire(ctx, b.first)
@@ -389,7 +436,7 @@ func (l *loop) send(ctx context.Context, b *batch) {
 		}
 		dctx, cancel := context.WithTimeout(ctx, l.r.opts.Timeout)
 		t0 := time.Now()
-		err := l.sink.Deliver(dctx, b.records)
+		err := deliver(dctx)
 		observe(l.sendDuration, time.Since(t0).Seconds())
 		cancel()
 		l.release()
@@ -457,6 +504,9 @@ func (l *loop) acquire(ctx context.Context, first uint64) (uint64, bool) {
 	l.waiting = slices.Delete(l.waiting, i, i+1)
 	// The next in line may be able to go too, or must see that it can't.
 	l.slot.Broadcast()
+	if len(l.waiting) == 0 {
+		l.wakeLocked() // run cuts the next batch now
+	}
 	if ctx.Err() != nil {
 		return 0, false
 	}
@@ -504,6 +554,12 @@ func (l *loop) succeeded() {
 func (l *loop) limitChangedLocked() {
 	set(l.limitG, l.limit)
 	l.slot.Broadcast()
+	l.wakeLocked()
+}
+
+// wakeLocked tells run and waitNoConflict that the window, the limit or
+// the queue for slots changed.
+func (l *loop) wakeLocked() {
 	close(l.changed)
 	l.changed = make(chan struct{})
 }
@@ -541,8 +597,7 @@ func (l *loop) finish(b *batch) {
 			l.pending.Store(l.window[0].received.UnixNano())
 		}
 		set(l.inflightG, len(l.window))
-		close(l.changed)
-		l.changed = make(chan struct{})
+		l.wakeLocked()
 		l.mu.Unlock()
 	}
 }

@@ -13,7 +13,10 @@
 //     a torn last frame that would otherwise make Open fail forever (such an
 //     entry was never acknowledged, so dropping it loses nothing);
 //   - per-sink cursors in their own small files, and truncation only behind
-//     the slowest sink's persisted cursor.
+//     the slowest sink's persisted cursor;
+//   - the newest entries kept in memory as well (tail.go), so that readers
+//     that keep up, as the sinks do, never wait on the log's lock, which a
+//     group commit holds through its fsync.
 package spool
 
 import (
@@ -57,9 +60,18 @@ type Options struct {
 	// Sinks names the sinks whose cursors hold back truncation. With none,
 	// nothing is ever truncated: the events wait for a sink to be configured.
 	Sinks []string
+	// TailBytes bounds the newest lines kept in memory for readers; 0 means
+	// DefaultTailBytes, negative means none.
+	TailBytes int
 }
 
-// Entry is one spooled event.
+// DefaultTailBytes holds several times what the delivery loops keep in
+// flight (delivery.WindowBatches of 4 MiB batches at most, usually far
+// less), so a sink that keeps up reads only from memory.
+const DefaultTailBytes = 32 << 20
+
+// Entry is one spooled event. Its Line may be shared with other readers
+// and must not be modified.
 type Entry struct {
 	Seq      uint64
 	Received time.Time
@@ -91,12 +103,18 @@ type Spool struct {
 
 	curMu   sync.Mutex
 	cursors map[string]uint64
+	files   map[string]*cursorFile // fixed at Open
 	truncMu sync.Mutex
 	// readMu serializes reads: the library lazily loads old segments into
 	// its cache under a shared lock, which is not safe for parallel readers.
 	readMu sync.Mutex
 	// tailBytes over-estimates the newest segment's size (committer only).
 	tailBytes int64
+	tail      tail
+	// first is the oldest seq on disk, kept as the log's FirstIndex is
+	// after Open and each truncation, so Read can refuse what the log no
+	// longer holds without the log's lock.
+	first atomic.Uint64
 }
 
 type appendReq struct {
@@ -111,6 +129,9 @@ type appendReq struct {
 func Open(opts Options) (*Spool, error) {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 1 << 30
+	}
+	if opts.TailBytes == 0 {
+		opts.TailBytes = DefaultTailBytes
 	}
 	if opts.SegmentSize <= 0 {
 		// The library keeps the tail segment in one growing buffer, and each
@@ -127,6 +148,7 @@ func Open(opts Options) (*Spool, error) {
 		done:    make(chan struct{}),
 		notify:  make(chan struct{}),
 		cursors: map[string]uint64{},
+		files:   map[string]*cursorFile{},
 	}
 	if err := os.MkdirAll(s.curDir, 0o750); err != nil {
 		return nil, err
@@ -166,6 +188,7 @@ func Open(opts Options) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.first.Store(first)
 	for _, name := range opts.Sinks {
 		c, err := s.loadCursor(name)
 		if err != nil {
@@ -176,6 +199,7 @@ func Open(opts Options) (*Spool, error) {
 			c = first - 1
 		}
 		s.cursors[name] = c
+		s.files[name] = &cursorFile{path: s.cursorPath(name)}
 	}
 	if err := s.refreshBytes(); err != nil {
 		return nil, err
@@ -436,6 +460,9 @@ func (s *Spool) commitGroup(batch *wal.Batch, group []*appendReq) {
 		return
 	}
 	s.bytes.Add(added)
+	// Into the tail before the commit is published: a reader that sees the
+	// new commit finds the entries there.
+	s.tail.add(written, s.opts.TailBytes)
 	s.commit.Store(next - 1)
 	for _, r := range written {
 		close(r.done)
@@ -507,9 +534,17 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 // Read returns up to max durable entries starting at from, stopping early
 // once maxBytes of lines are gathered (at least one entry is returned).
 func (s *Spool) Read(from uint64, max int, maxBytes int) ([]Entry, error) {
+	last := s.commit.Load()
+	if from > last {
+		return nil, nil
+	}
+	if from >= s.first.Load() {
+		if out, ok := s.tail.read(from, last, max, maxBytes); ok {
+			return out, nil
+		}
+	}
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
-	last := s.commit.Load()
 	var out []Entry
 	size := 0
 	for seq := from; seq <= last && len(out) < max; seq++ {
@@ -561,16 +596,9 @@ func (s *Spool) loadCursor(sink string) (uint64, error) {
 	if strings.ContainsAny(sink, `/\`) || sink == "" || sink[0] == '.' {
 		return 0, fmt.Errorf("invalid sink name %q", sink)
 	}
-	b, err := os.ReadFile(s.cursorPath(sink))
-	if os.IsNotExist(err) {
-		return 0, nil
-	}
+	v, _, err := readCursor(s.cursorPath(sink))
 	if err != nil {
-		return 0, err
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("cursor file of sink %s: %w", sink, err)
+		return 0, fmt.Errorf("sink %s: %w", sink, err)
 	}
 	return v, nil
 }
@@ -588,7 +616,7 @@ func (s *Spool) Ack(sink string, seq uint64) error {
 		return nil
 	}
 	s.curMu.Unlock()
-	if err := writeFileDurable(s.cursorPath(sink), []byte(strconv.FormatUint(seq, 10)+"\n")); err != nil {
+	if err := s.files[sink].write(seq); err != nil {
 		return err
 	}
 	s.curMu.Lock()
@@ -670,6 +698,7 @@ func (s *Spool) truncate() error {
 	if err := s.log.TruncateFront(cut); err != nil {
 		return fmt.Errorf("truncate spool: %w", err)
 	}
+	s.first.Store(cut)
 	if err := syncDir(s.walDir); err != nil {
 		return err
 	}
@@ -690,5 +719,9 @@ func (s *Spool) Close() error {
 	<-s.done
 	s.truncMu.Lock()
 	defer s.truncMu.Unlock()
-	return s.log.Close()
+	err := s.log.Close()
+	for _, c := range s.files {
+		err = errors.Join(err, c.close())
+	}
+	return err
 }

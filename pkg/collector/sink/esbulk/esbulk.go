@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/tidwall/gjson"
 
 	elastictemplate "github.com/feedbackloop/modelfeedback/deploy/elasticsearch"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
@@ -86,7 +88,10 @@ type Sink struct {
 	installed bool
 }
 
-var _ sink.Concurrent = (*Sink)(nil)
+var (
+	_ sink.Concurrent = (*Sink)(nil)
+	_ sink.Preparer   = (*Sink)(nil)
+)
 
 // DeliversConcurrently implements sink.Concurrent: bulk requests share
 // nothing but the client and the once-only template installation, which mu
@@ -222,50 +227,57 @@ type doc struct {
 	source []byte
 }
 
-// event holds the few fields the sink needs; the collector has validated the
-// rest, and this package must not depend on pkg/feedback.
-type event struct {
-	Kind          string `json:"kind"`
-	Timestamp     string `json:"timestamp"`
-	FeedbackID    string `json:"feedback_id"`
-	CorrelationID string `json:"correlation_id"`
-	ResolutionID  string `json:"resolution_id"`
-}
-
 // Deliver writes batch with one bulk request. It returns nil only when every
 // item was created or already existed, a *sink.RejectedError when the only
 // failures are permanent, and any other error when the batch must be retried
 // as a whole (harmless: already created items answer 409).
 func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
-	var (
-		docs       []doc
-		rejections []sink.Rejection
-	)
+	return s.Prepare(batch).Send(ctx)
+}
+
+// Prepare implements sink.Preparer: the documents and the bulk body.
+func (s *Sink) Prepare(batch []sink.Record) sink.Prepared {
+	p := &prepared{s: s}
+	indices := map[int64]string{} // by UTC day: a batch spans one or two
 	for _, rec := range batch {
-		d, err := s.prepare(rec)
+		d, err := s.prepare(rec, indices)
 		if err != nil {
-			rejections = append(rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
+			p.rejections = append(p.rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
 			continue
 		}
-		docs = append(docs, d)
+		p.docs = append(p.docs, d)
 	}
-	if len(docs) > 0 {
-		if err := s.ensureTemplate(ctx); err != nil {
+	p.body = bulkBody(p.docs)
+	return p
+}
+
+// prepared is a batch ready for one bulk request: body holds all of docs.
+type prepared struct {
+	s          *Sink
+	docs       []doc
+	rejections []sink.Rejection
+	body       []byte
+}
+
+func (p *prepared) Send(ctx context.Context) error {
+	rejections := p.rejections
+	if len(p.docs) > 0 {
+		if err := p.s.ensureTemplate(ctx); err != nil {
 			return err
 		}
-		refused, err := s.bulkIsolating(ctx, docs)
+		refused, err := p.s.bulkIsolating(ctx, p.docs, p.body)
 		if err != nil {
 			return err
 		}
-		rejections = append(rejections, refused...)
+		rejections = append(slices.Clip(rejections), refused...)
 	}
 	return sink.Rejected(rejections)
 }
 
-func (s *Sink) prepare(rec sink.Record) (doc, error) {
-	var ev event
-	if err := json.Unmarshal(rec.Line, &ev); err != nil {
-		return doc{}, fmt.Errorf("elasticsearch: event is not a JSON object with the expected fields: %v", err)
+func (s *Sink) prepare(rec sink.Record, indices map[int64]string) (doc, error) {
+	ev, err := sink.ReadFields("elasticsearch", rec.Line)
+	if err != nil {
+		return doc{}, err
 	}
 	ts, err := sink.EventTime("elasticsearch", ev.Timestamp)
 	if err != nil {
@@ -275,10 +287,13 @@ func (s *Sink) prepare(rec sink.Record) (doc, error) {
 	if err != nil {
 		return doc{}, err
 	}
-	action, err := json.Marshal(bulkAction{Create: bulkMeta{
-		Index: storage.DailyIndex(s.prefix, ts),
-		ID:    id,
-	}})
+	day := ts.Unix() / 86400 // EventTime: never before 1970
+	index, ok := indices[day]
+	if !ok {
+		index = storage.DailyIndex(s.prefix, ts)
+		indices[day] = index
+	}
+	action, err := createAction(index, id)
 	if err != nil {
 		return doc{}, fmt.Errorf("elasticsearch: encode bulk action: %w", err)
 	}
@@ -295,6 +310,31 @@ func (s *Sink) prepare(rec sink.Record) (doc, error) {
 	return doc{seq: rec.Seq, action: action, source: source}, nil
 }
 
+// createAction is the bulk action line {"create":{"_index":…,"_id":…}}.
+// Index names and almost every _id (ULIDs, trace ids) need no escaping
+// and are written as they are; anything else goes through encoding/json.
+func createAction(index, id string) ([]byte, error) {
+	if plain(index) && plain(id) {
+		b := make([]byte, 0, len(`{"create":{"_index":"","_id":""}}`)+len(index)+len(id))
+		b = append(b, `{"create":{"_index":"`...)
+		b = append(b, index...)
+		b = append(b, `","_id":"`...)
+		b = append(b, id...)
+		return append(b, `"}}`...), nil
+	}
+	return json.Marshal(bulkAction{Create: bulkMeta{Index: index, ID: id}})
+}
+
+// plain reports a string that JSON writes as it is between quotes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 type bulkAction struct {
 	Create bulkMeta `json:"create"`
 }
@@ -306,7 +346,7 @@ type bulkMeta struct {
 
 // documentID returns the event's _id by the storage contract
 // (storage.DocumentID), bounded by Elasticsearch's limit.
-func documentID(ev event, line []byte) (string, error) {
+func documentID(ev sink.Fields, line []byte) (string, error) {
 	id, field, err := storage.DocumentID(storage.IDParts{Kind: ev.Kind, FeedbackID: ev.FeedbackID,
 		CorrelationID: ev.CorrelationID, ResolutionID: ev.ResolutionID, Line: line})
 	if err != nil {
@@ -320,20 +360,101 @@ func documentID(ev event, line []byte) (string, error) {
 
 // bulkIsolating sends docs, bisecting when Elasticsearch refuses the whole
 // request for its content (400/413).
-func (s *Sink) bulkIsolating(ctx context.Context, docs []doc) ([]sink.Rejection, error) {
-	return sink.Isolate(ctx, docs, func(d doc) uint64 { return d.seq }, s.bulk)
+// body is the bulk body of all of docs, which Isolate sends first.
+func (s *Sink) bulkIsolating(ctx context.Context, docs []doc, body []byte) ([]sink.Rejection, error) {
+	return sink.Isolate(ctx, docs, func(d doc) uint64 { return d.seq },
+		func(ctx context.Context, ds []doc) ([]sink.Rejection, string, error) {
+			b := body
+			if len(ds) != len(docs) {
+				b = bulkBody(ds)
+			}
+			return s.bulk(ctx, ds, b)
+		})
 }
 
-type bulkResponse struct {
-	Errors bool                  `json:"errors"`
-	Items  []map[string]bulkItem `json:"items"`
+// bulkBody is the newline-delimited action and source of each doc.
+func bulkBody(docs []doc) []byte {
+	size := 0
+	for _, d := range docs {
+		size += len(d.action) + len(d.source) + 2
+	}
+	body := make([]byte, 0, size)
+	for _, d := range docs {
+		body = append(body, d.action...)
+		body = append(body, '\n')
+		body = append(body, d.source...)
+		body = append(body, '\n')
+	}
+	return body
 }
 
+// bulkItem is what the sink needs of one item of a bulk response.
 type bulkItem struct {
-	Index  string   `json:"_index"`
-	ID     string   `json:"_id"`
-	Status int      `json:"status"`
-	Error  *esError `json:"error"`
+	Status int
+	Error  *esError
+}
+
+// errItems marks a response that is JSON but does not answer the actions.
+var errItems = errors.New("elasticsearch bulk")
+
+// readItems reads the create results of a bulk response to n actions.
+//
+// Why gjson rather than encoding/json: Elasticsearch answers every item
+// with its index, id, version, shards and sequence numbers (about 200
+// bytes), of which only the status and an error matter here; decoding all
+// of that into maps cost more than building the request.
+func readItems(r io.Reader, n int) ([]bulkItem, error) {
+	body, err := io.ReadAll(io.LimitReader(r, maxResponseBytes))
+	if err != nil {
+		return nil, err
+	}
+	if !gjson.ValidBytes(body) {
+		return nil, errors.New("the response is not JSON")
+	}
+	arr := gjson.GetBytes(body, "items")
+	if !arr.IsArray() {
+		return nil, fmt.Errorf("%w: the response has no items", errItems)
+	}
+	items := make([]bulkItem, 0, n)
+	var bad error
+	arr.ForEach(func(_, entry gjson.Result) bool {
+		i := len(items)
+		keys := 0
+		var create gjson.Result
+		entry.ForEach(func(k, v gjson.Result) bool {
+			keys++
+			if k.Str == "create" {
+				create = v
+			}
+			return true
+		})
+		status := create.Get("status")
+		if keys != 1 || !create.IsObject() || status.Type != gjson.Number {
+			bad = fmt.Errorf("%w: item %d is not a create result", errItems, i)
+			return false
+		}
+		item := bulkItem{Status: int(status.Int())}
+		if e := create.Get("error"); e.Exists() {
+			item.Error = &esError{}
+			if e.IsObject() {
+				if err := json.Unmarshal([]byte(e.Raw), item.Error); err != nil {
+					bad = fmt.Errorf("%w: item %d has an unreadable error: %v", errItems, i, err)
+					return false
+				}
+			} else {
+				item.Error.Reason = e.String()
+			}
+		}
+		items = append(items, item)
+		return true
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	if len(items) != n {
+		return nil, fmt.Errorf("%w: response has %d items for %d actions", errItems, len(items), n)
+	}
+	return items, nil
 }
 
 type esError struct {
@@ -359,19 +480,11 @@ func (e *esError) String() string {
 // bulk sends one bulk request. It returns per-item rejections when every
 // other item succeeded; a non-empty requestReason when the request as a whole
 // was refused for its content; an error when anything must be retried.
-func (s *Sink) bulk(ctx context.Context, docs []doc) (refused []sink.Rejection, requestReason string, err error) {
-	var body bytes.Buffer
-	for _, d := range docs {
-		body.Write(d.action)
-		body.WriteByte('\n')
-		body.Write(d.source)
-		body.WriteByte('\n')
-	}
-
+func (s *Sink) bulk(ctx context.Context, docs []doc, body []byte) (refused []sink.Rejection, requestReason string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	res, err := esapi.BulkRequest{
-		Body:   bytes.NewReader(body.Bytes()),
+		Body:   bytes.NewReader(body),
 		Header: http.Header{"Content-Type": {"application/x-ndjson"}},
 	}.Do(ctx, s.es)
 	if err != nil {
@@ -389,22 +502,18 @@ func (s *Sink) bulk(ctx context.Context, docs []doc) (refused []sink.Rejection, 
 		}
 	}
 
-	var br bulkResponse
-	if err := json.NewDecoder(io.LimitReader(res.Body, maxResponseBytes)).Decode(&br); err != nil {
+	items, err := readItems(res.Body, len(docs))
+	if err != nil {
+		if errors.Is(err, errItems) {
+			return nil, "", err
+		}
 		return nil, "", s.transportError(ctx, "bulk: read response", err)
-	}
-	if len(br.Items) != len(docs) {
-		return nil, "", fmt.Errorf("elasticsearch bulk: response has %d items for %d actions", len(br.Items), len(docs))
 	}
 	var (
 		retry      int
 		firstRetry string
 	)
-	for i, entry := range br.Items {
-		item, ok := entry["create"]
-		if !ok || len(entry) != 1 {
-			return nil, "", fmt.Errorf("elasticsearch bulk: item %d is not a create result", i)
-		}
+	for i, item := range items {
 		switch outcome(item.Status) {
 		case itemOK:
 		case itemRejected:

@@ -737,3 +737,19 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("valid config refused: %v", err)
 	}
 }
+
+// The hand-built action line is byte for byte what encoding/json writes,
+// for plain ids and for ones that need escaping.
+func TestCreateActionIsEncodingJSON(t *testing.T) {
+	for _, id := range []string{"01M7W0GRC2A8VQBC3J8GYWT8H4", "4bf92f3577b34da6a3ce929d0e0e4736", "review:f1:0a1b",
+		`quote"d`, `back\slash`, "tab\tid", "ünïcode", "<html>&", "\u2028", ""} {
+		got, err := createAction("model-feedback-2026.11.20", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(bulkAction{Create: bulkMeta{Index: "model-feedback-2026.11.20", ID: id}})
+		if string(got) != string(want) {
+			t.Errorf("id %q: %s, want %s", id, got, want)
+		}
+	}
+}

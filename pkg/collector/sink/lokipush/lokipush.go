@@ -11,7 +11,6 @@ package lokipush
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -84,6 +83,7 @@ type Sink struct {
 var (
 	_ sink.Concurrent = (*Sink)(nil)
 	_ sink.Ordered    = (*Sink)(nil)
+	_ sink.Preparer   = (*Sink)(nil)
 )
 
 // orderWindow bounds how far apart in time the entries of one stream may be
@@ -164,24 +164,33 @@ func (s *Sink) DeliversConcurrently() {}
 func (s *Sink) OrderWindow() time.Duration { return orderWindow }
 
 // Spans implements sink.Ordered with the streams Deliver would push to.
+// It reads the fields without checking the whole line (sink.PeekFields):
+// a record Deliver will reject can at worst add a stream that holds a batch
+// back, and the check is Deliver's, once per record.
 func (s *Sink) Spans(batch []sink.Record) map[string]sink.Span {
 	spans := map[string]sink.Span{}
+	labels := labelCache{}
 	for _, rec := range batch {
-		e, err := prepare(rec)
+		ev := sink.PeekFields(rec.Line)
+		ts, err := sink.EventTime("loki", ev.Timestamp)
 		if err != nil {
 			continue // rejected by Deliver, never pushed
 		}
-		sp, ok := spans[e.labels]
+		key, err := labels.of(ev)
+		if err != nil {
+			continue
+		}
+		sp, ok := spans[key]
 		if !ok {
-			sp = sink.Span{Oldest: e.ts, Newest: e.ts}
+			sp = sink.Span{Oldest: ts, Newest: ts}
 		}
-		if e.ts.Before(sp.Oldest) {
-			sp.Oldest = e.ts
+		if ts.Before(sp.Oldest) {
+			sp.Oldest = ts
 		}
-		if e.ts.After(sp.Newest) {
-			sp.Newest = e.ts
+		if ts.After(sp.Newest) {
+			sp.Newest = ts
 		}
-		spans[e.labels] = sp
+		spans[key] = sp
 	}
 	return spans
 }
@@ -194,18 +203,6 @@ type entry struct {
 	line   string
 }
 
-// event holds the few fields the sink needs; the collector has validated the
-// rest, and this package must not depend on pkg/feedback.
-type event struct {
-	Kind      string `json:"kind"`
-	Timestamp string `json:"timestamp"`
-	Model     struct {
-		ID      string `json:"id"`
-		Version string `json:"version"`
-	} `json:"model"`
-	Sentiment string `json:"sentiment"`
-}
-
 // Deliver pushes batch to Loki. It returns nil only when Loki acknowledged
 // every record, a *sink.RejectedError listing the records Loki (or this sink)
 // refused permanently when all others were acknowledged, and any other error
@@ -213,32 +210,55 @@ type event struct {
 // Loki treats an entry with the same stream, timestamp and line as a
 // duplicate.
 func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
-	var (
-		entries    []entry
-		rejections []sink.Rejection
-	)
+	return s.Prepare(batch).Send(ctx)
+}
+
+// Prepare implements sink.Preparer: the entries and the encoded push.
+func (s *Sink) Prepare(batch []sink.Record) sink.Prepared {
+	p := &prepared{s: s}
+	labels := labelCache{}
 	for _, rec := range batch {
-		e, err := prepare(rec)
+		e, err := prepare(rec, labels)
 		if err != nil {
-			rejections = append(rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
+			p.rejections = append(p.rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
 			continue
 		}
-		entries = append(entries, e)
+		p.entries = append(p.entries, e)
 	}
-	if len(entries) > 0 {
-		refused, err := s.pushIsolating(ctx, entries)
+	if len(p.entries) > 0 {
+		p.body, p.err = encode(p.entries)
+	}
+	return p
+}
+
+// prepared is a batch ready to push: body encodes all of entries.
+type prepared struct {
+	s          *Sink
+	entries    []entry
+	rejections []sink.Rejection
+	body       []byte
+	err        error
+}
+
+func (p *prepared) Send(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
+	}
+	rejections := p.rejections
+	if len(p.entries) > 0 {
+		refused, err := p.s.pushIsolating(ctx, p.entries, p.body)
 		if err != nil {
 			return err
 		}
-		rejections = append(rejections, refused...)
+		rejections = append(slices.Clip(rejections), refused...)
 	}
 	return sink.Rejected(rejections)
 }
 
-func prepare(rec sink.Record) (entry, error) {
-	var ev event
-	if err := json.Unmarshal(rec.Line, &ev); err != nil {
-		return entry{}, fmt.Errorf("loki: event is not a JSON object with the expected fields: %v", err)
+func prepare(rec sink.Record, labels labelCache) (entry, error) {
+	ev, err := sink.ReadFields("loki", rec.Line)
+	if err != nil {
+		return entry{}, err
 	}
 	ts, err := sink.EventTime("loki", ev.Timestamp)
 	if err != nil {
@@ -247,18 +267,36 @@ func prepare(rec sink.Record) (entry, error) {
 	if ev.Kind == "" {
 		return entry{}, errors.New("loki: event has no kind")
 	}
-	labels, err := streamLabels(ev)
+	key, err := labels.of(ev)
 	if err != nil {
 		return entry{}, err
 	}
-	return entry{seq: rec.Seq, labels: labels, ts: ts, line: string(rec.Line)}, nil
+	// The entry lives only until the push is encoded (a copy), so it may
+	// share the record's line.
+	return entry{seq: rec.Seq, labels: key, ts: ts, line: sink.View(rec.Line)}, nil
+}
+
+// labelCache renders each distinct label set of a batch once: a batch has
+// a handful of streams and hundreds of records.
+type labelCache map[[4]string]string
+
+func (c labelCache) of(ev sink.Fields) (string, error) {
+	k := [4]string{ev.Kind, ev.ModelID, ev.ModelVersion, ev.Sentiment}
+	if s, ok := c[k]; ok {
+		return s, nil
+	}
+	s, err := streamLabels(ev)
+	if err == nil {
+		c[k] = s
+	}
+	return s, err
 }
 
 // streamLabels renders the event's stream labels (storage.StreamLabels) as
 // a selector string, so one label set always maps to one string (and one
 // stream).
-func streamLabels(ev event) (string, error) {
-	pairs := storage.StreamLabels(ev.Kind, ev.Model.ID, ev.Model.Version, ev.Sentiment)
+func streamLabels(ev sink.Fields) (string, error) {
+	pairs := storage.StreamLabels(ev.Kind, ev.ModelID, ev.ModelVersion, ev.Sentiment)
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, p := range pairs {
@@ -284,12 +322,29 @@ func streamLabels(ev event) (string, error) {
 // ones, but answers with one status for the whole request. An entry too far
 // behind its stream (see orderWindow) is such a refusal, 400, and so ends in
 // the dead-letter file with Loki's reason, like any other refused entry.
-func (s *Sink) pushIsolating(ctx context.Context, entries []entry) ([]sink.Rejection, error) {
+// body is the encoding of all of entries, which Isolate sends first.
+func (s *Sink) pushIsolating(ctx context.Context, entries []entry, body []byte) ([]sink.Rejection, error) {
 	return sink.Isolate(ctx, entries, func(e entry) uint64 { return e.seq },
 		func(ctx context.Context, es []entry) ([]sink.Rejection, string, error) {
-			reason, err := s.push(ctx, es)
+			b := body
+			if len(es) != len(entries) {
+				var err error
+				if b, err = encode(es); err != nil {
+					return nil, "", err
+				}
+			}
+			reason, err := s.push(ctx, b)
 			return nil, reason, err
 		})
+}
+
+// encode is the push body for entries: a snappy block around the protobuf.
+func encode(entries []entry) ([]byte, error) {
+	raw, err := buildRequest(entries).Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("loki: encode push request: %w", err)
+	}
+	return snappy.Encode(nil, raw), nil
 }
 
 // buildRequest groups entries into streams keyed by their label string, with
@@ -321,13 +376,7 @@ func buildRequest(entries []entry) *push.PushRequest {
 // push sends one push request. It returns a non-empty reason when Loki
 // refused the content permanently, and an error when the outcome is unknown
 // or temporary.
-func (s *Sink) push(ctx context.Context, entries []entry) (reason string, err error) {
-	raw, err := buildRequest(entries).Marshal()
-	if err != nil {
-		return "", fmt.Errorf("loki: encode push request: %w", err)
-	}
-	body := snappy.Encode(nil, raw)
-
+func (s *Sink) push(ctx context.Context, body []byte) (reason string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.pushURL, bytes.NewReader(body))
