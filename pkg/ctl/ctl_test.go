@@ -75,16 +75,19 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
-// The gold exports of the corpus. The Loki recordings hold no per-review
-// trace reads, so these run on the Elasticsearch double over the same events.
+// The gold exports of the corpus, one golden file each: written from the
+// Elasticsearch double here (-update), and the Loki export must equal them
+// (TestExportGoldFromLoki).
+var goldCases = []struct{ model, format, file string }{
+	{"support-bot", "jsonl", "gold_support-bot.jsonl"},
+	{"support-bot", "openai-evals", "gold_support-bot_openai-evals.jsonl"},
+	{"tax-assistant", "jsonl", "gold_tax-assistant.jsonl"},
+}
+
 func TestExportGoldFromElasticsearch(t *testing.T) {
 	es := esDouble(t)
 	env := map[string]string{"FEEDBACKCTL_ELASTICSEARCH_URL": es.URL}
-	for _, c := range []struct{ model, format, file string }{
-		{"support-bot", "jsonl", "gold_support-bot.jsonl"},
-		{"support-bot", "openai-evals", "gold_support-bot_openai-evals.jsonl"},
-		{"tax-assistant", "jsonl", "gold_tax-assistant.jsonl"},
-	} {
+	for _, c := range goldCases {
 		r := run(t, env, append([]string{"export", "gold", "--model", c.model, "--format", c.format}, window...)...)
 		if r.code != 0 {
 			t.Fatalf("%s %s: exit %d: %s", c.model, c.format, r.code, r.stderr)
@@ -256,7 +259,16 @@ func TestGateMatchesTheVersionsFrame(t *testing.T) {
 			if c.baseline != "" {
 				args = append(args, "--baseline", c.baseline)
 			}
+			if m := loki.Missed(); len(m) > 0 {
+				t.Fatalf("the data source sent Loki requests the recording does not hold:\n%s", lokitest.Decode(strings.Join(m, "\n")))
+			}
+			loki.Reset()
 			r := run(t, map[string]string{src.env: src.url}, args...)
+			if src.name == "loki" {
+				// The counts and the release times, exactly as recorded
+				// for the data source's versions query.
+				sentExactly(t, loki, "versions_plan_01", "versions_plan_02")
+			}
 			if r.code != c.code {
 				t.Errorf("%s %s vs %q: exit %d, want %d\n%s%s", src.name, c.version, c.baseline, r.code, c.code, r.stdout, r.stderr)
 				continue
@@ -271,36 +283,42 @@ func TestGateMatchesTheVersionsFrame(t *testing.T) {
 			}
 		}
 	}
-	if m := loki.Missed(); len(m) > 0 {
-		t.Fatalf("gate sent Loki requests the data source does not:\n%s", lokitest.Decode(strings.Join(m, "\n")))
-	}
 
 	// The bound: v2's interval (0.50..0.76) is above 0.5, tax's upper bound
-	// 0.48 is not.
-	env := map[string]string{"FEEDBACKCTL_ELASTICSEARCH_URL": es.URL}
-	if r := run(t, env, append([]string{"gate", "--model", "tax-assistant", "--version", "2026-11-05.1", "--baseline", "2026-11-10.2", "--max-negative-rate", "0.5"}, window...)...); r.code != 0 {
-		t.Errorf("tax under the bound: exit %d %s", r.code, r.stdout)
-	}
-	r := run(t, env, append([]string{"gate", "--model", "tax-assistant", "--version", "2026-11-05.1", "--baseline", "2026-11-10.2", "--max-negative-rate", "0.45"}, window...)...)
-	if r.code != 1 || !strings.Contains(r.stdout, "above the bound 0.450") {
-		t.Errorf("tax over 0.45: exit %d %s", r.code, r.stdout)
-	}
-	for _, bad := range []struct {
-		args  []string
-		field string
-	}{
-		{[]string{"gate", "--version", "v"}, "--model"},
-		{[]string{"gate", "--model", "m"}, "--version"},
-		{[]string{"gate", "--model", "m", "--version", "v", "--max-negative-rate", "2"}, "--max-negative-rate"},
-		{[]string{"gate", "--model", "m", "--version", "v", "--from", "yesterday"}, "--from"},
-		{[]string{"gate", "--model", "support-bot", "--version", "2026-11-10.2", "--baseline", "nope", "--from", winFrom.Format(time.RFC3339), "--to", winTo.Format(time.RFC3339)}, "baseline nope"},
-		{[]string{"gate", "--model", "support-bot", "--version", "9.9", "--from", winFrom.Format(time.RFC3339), "--to", winTo.Format(time.RFC3339)}, "no feedback"},
-	} {
-		r := run(t, env, bad.args...)
-		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, bad.field) {
-			t.Errorf("%v: exit %d %q %q", bad.args, r.code, r.stdout, r.stderr)
+	// 0.48 is not. Then the errors, from both sources.
+	loki.Reset()
+	for _, env := range []map[string]string{{"FEEDBACKCTL_ELASTICSEARCH_URL": es.URL}, {"FEEDBACKCTL_LOKI_URL": loki.URL}} {
+		if r := run(t, env, append([]string{"gate", "--model", "tax-assistant", "--version", "2026-11-05.1", "--baseline", "2026-11-10.2", "--max-negative-rate", "0.5"}, window...)...); r.code != 0 {
+			t.Errorf("%v: tax under the bound: exit %d %s", env, r.code, r.stdout)
+		}
+		r := run(t, env, append([]string{"gate", "--model", "tax-assistant", "--version", "2026-11-05.1", "--baseline", "2026-11-10.2", "--max-negative-rate", "0.45"}, window...)...)
+		if r.code != 1 || !strings.Contains(r.stdout, "above the bound 0.450") {
+			t.Errorf("%v: tax over 0.45: exit %d %s", env, r.code, r.stdout)
+		}
+		for _, bad := range []struct {
+			args  []string
+			field string
+		}{
+			{[]string{"gate", "--version", "v"}, "--model"},
+			{[]string{"gate", "--model", "m"}, "--version"},
+			{[]string{"gate", "--model", "m", "--version", "v", "--max-negative-rate", "2"}, "--max-negative-rate"},
+			{[]string{"gate", "--model", "m", "--version", "v", "--from", "yesterday"}, "--from"},
+			{[]string{"gate", "--model", "support-bot", "--version", "2026-11-10.2", "--baseline", "nope", "--from", winFrom.Format(time.RFC3339), "--to", winTo.Format(time.RFC3339)}, "baseline nope"},
+			{[]string{"gate", "--model", "support-bot", "--version", "9.9", "--from", winFrom.Format(time.RFC3339), "--to", winTo.Format(time.RFC3339)}, "no feedback"},
+		} {
+			r := run(t, env, bad.args...)
+			if r.code != 2 || !strings.Contains(r.stderr+r.stdout, bad.field) {
+				t.Errorf("%v %v: exit %d %q %q", env, bad.args, r.code, r.stdout, r.stderr)
+			}
 		}
 	}
+	// Four gate runs read Loki (the bounds, the unknown baseline, the
+	// unknown version), each the two recorded requests.
+	var four []string
+	for i := 0; i < 4; i++ {
+		four = append(four, "versions_plan_01", "versions_plan_02")
+	}
+	sentExactly(t, loki, four...)
 	if r := run(t, nil, "gate", "--model", "m", "--version", "v"); r.code != 2 || !strings.Contains(r.stderr, "--loki-url") {
 		t.Errorf("no source: exit %d %q", r.code, r.stderr)
 	}

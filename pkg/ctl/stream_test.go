@@ -24,7 +24,8 @@ import (
 // memory bound: ni interactions with a large snapshot and two negative
 // feedback events per interaction. Events come in pairs sharing one
 // nanosecond timestamp, so paging must handle ties. It refuses anything
-// but a backward log query of the feedback or interaction stream.
+// but a backward log query of the feedback or interaction stream, and,
+// as a real Loki does by default, a range longer than 721h.
 type generatedLoki struct {
 	ni       int
 	base     time.Time
@@ -54,6 +55,10 @@ func (g *generatedLoki) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	limit, err3 := strconv.Atoi(q.Get("limit"))
 	if err1 != nil || err2 != nil || err3 != nil || limit < 1 || limit > 5000 || end <= start {
 		refuse("generated loki: bad start/end/limit")
+		return
+	}
+	if time.Duration(end-start) > 721*time.Hour { // Loki's default max_query_length
+		refuse("generated loki: the query time range exceeds the limit")
 		return
 	}
 	var n int
