@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/feedbackloop/modelfeedback/pkg/cluster"
+	"github.com/feedbackloop/modelfeedback/pkg/embed"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 	"github.com/feedbackloop/modelfeedback/pkg/read"
 	"github.com/feedbackloop/modelfeedback/pkg/storage"
@@ -224,7 +225,7 @@ func exportDataset(ctx context.Context, args []string, env Env) error {
 	var filters filterFlags
 	f.fs.Var(&filters, "filter", "key=value condition on the feedback (repeatable), e.g. attributes.domain=tax or model_version=2026-11-10.2")
 	sentiment := f.fs.String("sentiment", "", "positive, negative or neutral")
-	clusterID := f.fs.String("cluster", "", "only feedback in this comment cluster (word-based grouping of the newest 5,000 matching comments, as the clusters panel)")
+	clusterID := f.fs.String("cluster", "", "only feedback in this comment cluster, grouped as the clusters panel groups the newest 5,000 matching comments: by meaning with --embeddings-url, else by words")
 	quiet := f.fs.Bool("quiet", false, "no progress on stderr")
 	w := addWindow(f.fs, 30*24*time.Hour)
 	if err := parse(f, args); err != nil {
@@ -255,7 +256,11 @@ func exportDataset(ctx context.Context, args []string, env Env) error {
 	// grows with the export (one entry per distinct interaction).
 	want := map[string]bool{}
 	if *clusterID != "" {
-		if err := clusterMembers(ctx, src, q, *clusterID, want); err != nil {
+		emb, err := embedder(opts)
+		if err != nil {
+			return err
+		}
+		if err := clusterMembers(ctx, src, emb, env.Stderr, q, *clusterID, want); err != nil {
 			return err
 		}
 	} else if err := each(ctx, src, q, func(e read.Entry) error {
@@ -296,15 +301,32 @@ func exportDataset(ctx context.Context, args []string, env Env) error {
 	return out.Flush()
 }
 
-// clusterMembers adds the correlation ids of the cluster's members.
-func clusterMembers(ctx context.Context, src read.Reader, q read.Query, id string, want map[string]bool) error {
+// clusterMembers adds the correlation ids of the cluster's members, grouped
+// as the data source's clusters panel groups them: by meaning when emb is
+// set and answers, otherwise (said on stderr) by words. Ids of the two
+// methods differ ("e-…" by meaning), so an id from the other method is not
+// found rather than matched to the wrong comments.
+func clusterMembers(ctx context.Context, src read.Reader, emb *embed.Client, stderr io.Writer, q read.Query, id string, want map[string]bool) error {
 	q.Limit = read.MaxLimit
 	entries, _, err := src.Feedback(ctx, q)
 	if err != nil {
 		return err
 	}
 	texts, events := cluster.Comments(entries)
-	cs, _ := cluster.Group(texts, cluster.Options{})
+	var cs []cluster.Cluster
+	method := cluster.MethodWords
+	if emb != nil && len(texts) > 0 {
+		vecs, err := emb.Embed(ctx, texts)
+		if err == nil {
+			cs, _ = cluster.GroupVectors(texts, vecs, cluster.Options{})
+			method = cluster.MethodEmbeddings
+		} else {
+			fmt.Fprintf(stderr, "export dataset: grouped by words: the embeddings endpoint failed (%v)\n", err)
+		}
+	}
+	if method == cluster.MethodWords {
+		cs, _ = cluster.Group(texts, cluster.Options{})
+	}
 	for _, c := range cs {
 		if c.ID != id {
 			continue
@@ -316,5 +338,5 @@ func clusterMembers(ctx context.Context, src read.Reader, q read.Query, id strin
 		}
 		return nil
 	}
-	return fmt.Errorf("--cluster: no cluster %q among the matching comments between %s and %s", id, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339))
+	return fmt.Errorf("--cluster: no cluster %q among the matching comments between %s and %s (grouped by %s)", id, q.From.Format(time.RFC3339), q.To.Format(time.RFC3339), method)
 }

@@ -35,6 +35,9 @@ var connOptions = []option{
 	{name: "elasticsearch-username", help: "basic-auth user for Elasticsearch"},
 	{name: "elasticsearch-password", help: "basic-auth password for Elasticsearch", secret: true},
 	{name: "elasticsearch-api-key", help: "API key for Elasticsearch (instead of basic auth)", secret: true},
+	{name: "embeddings-url", help: "OpenAI-compatible embeddings API, as the data source's clusters.embeddingsUrl: export dataset --cluster then groups as the clusters panel does, by meaning (e.g. http://ollama:11434)"},
+	{name: "embeddings-model", help: "embedding model, as the data source's clusters.embeddingsModel"},
+	{name: "embeddings-token", help: "bearer token for the embeddings API", secret: true},
 	{name: "feedbackd-url", help: "feedbackd base URL, for resolve, e.g. http://feedbackd:8787"},
 	{name: "feedbackd-token", help: "feedbackd server token, for resolve", secret: true},
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/feedbackloop/modelfeedback/pkg/elastic"
+	"github.com/feedbackloop/modelfeedback/pkg/embed"
 	"github.com/feedbackloop/modelfeedback/pkg/loki"
 	"github.com/feedbackloop/modelfeedback/pkg/models"
 	"github.com/feedbackloop/modelfeedback/pkg/read"
@@ -43,6 +44,14 @@ func reader(opts map[string]string) (read.Reader, error) {
 	return nil, fmt.Errorf("--source: %q is not loki or elasticsearch", src)
 }
 
+// embedder is the embeddings client the data source would build from the
+// same settings; nil when none is set.
+func embedder(opts map[string]string) (*embed.Client, error) {
+	c, err := embed.New(models.Clusters{EmbeddingsURL: opts["embeddings-url"], EmbeddingsModel: opts["embeddings-model"],
+		EmbeddingsToken: opts["embeddings-token"]})
+	return c, optionErr(err)
+}
+
 func feedbackd(opts map[string]string) (*submit.Client, error) {
 	c, err := submit.New(models.Feedbackd{URL: opts["feedbackd-url"], Token: opts["feedbackd-token"]}, "--feedbackd-url")
 	return c, optionErr(err)
@@ -57,7 +66,8 @@ func optionErr(err error) error {
 	}
 	names := map[string]string{"loki.url": "--loki-url", "loki.selector": "--loki-selector", "loki.basicAuthUser": "--loki-username",
 		"elasticsearch.url": "--elasticsearch-url", "elasticsearch.index": "--elasticsearch-index",
-		"elasticsearch.basicAuthUser": "--elasticsearch-username", "elasticsearch.timeField": "--elasticsearch-index"}
+		"elasticsearch.basicAuthUser": "--elasticsearch-username", "elasticsearch.timeField": "--elasticsearch-index",
+		"clusters.embeddingsUrl": "--embeddings-url", "clusters.embeddingsModel": "--embeddings-model"}
 	if n, ok := names[se.Setting]; ok {
 		return fmt.Errorf("%s: %s", n, se.Message)
 	}
