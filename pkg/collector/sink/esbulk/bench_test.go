@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 )
 
@@ -30,11 +29,7 @@ func BenchmarkDeliver500(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lines := sinktest.Lines(b, sinktest.CorpusPath)
-	batch := make([]sink.Record, 500)
-	for i := range batch {
-		batch[i] = sink.Record{Seq: uint64(i + 1), Line: lines[i%len(lines)]}
-	}
+	batch := sinktest.CorpusBatch(b, 500)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := s.Deliver(context.Background(), batch); err != nil {

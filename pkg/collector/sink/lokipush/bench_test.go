@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 )
 
@@ -25,11 +24,7 @@ func BenchmarkDeliver500(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lines := sinktest.Lines(b, sinktest.CorpusPath)
-	batch := make([]sink.Record, 500)
-	for i := range batch {
-		batch[i] = sink.Record{Seq: uint64(i + 1), Line: lines[i%len(lines)]}
-	}
+	batch := sinktest.CorpusBatch(b, 500)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		s.Spans(batch)

@@ -47,6 +47,18 @@ func Records(lines ...[]byte) []sink.Record {
 	return recs
 }
 
+// CorpusBatch is n records of the corpus lines (repeated as needed), at
+// spool positions 1, 2, …, the way the benchmarks deliver them.
+func CorpusBatch(t testing.TB, n int) []sink.Record {
+	t.Helper()
+	lines := Lines(t, CorpusPath)
+	batch := make([]sink.Record, n)
+	for i := range batch {
+		batch[i] = sink.Record{Seq: uint64(i + 1), Line: lines[i%len(lines)]}
+	}
+	return batch
+}
+
 // DecodePush reads a Loki push body as Loki does: snappy block encoding
 // around a protobuf PushRequest.
 func DecodePush(body []byte) (*push.PushRequest, error) {
