@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/loki/pkg/push"
+
 	"github.com/feedbackloop/modelfeedback/pkg/collector/delivery"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
@@ -73,10 +75,11 @@ func feedbackID(line []byte) (string, error) {
 	return ev.FeedbackID, nil
 }
 
-// lokiStandIn accepts Loki's push API (snappy-compressed protobuf, as the
-// real sink sends it) and GET /ready.
-func lokiStandIn(t *testing.T, rec *recorder) *httptest.Server {
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// lokiHandler answers GET /ready and Loki's push API (snappy-compressed
+// protobuf, as the real sink sends it), handing each decoded push to
+// accept, whose status is the answer (204 when stored).
+func lokiHandler(t *testing.T, accept func(*push.PushRequest) int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/ready":
 			w.WriteHeader(http.StatusOK)
@@ -89,32 +92,43 @@ func lokiStandIn(t *testing.T, rec *recorder) *httptest.Server {
 				w.WriteHeader(http.StatusBadRequest)
 				return
 			}
-			if rec.shouldFail() {
-				http.Error(w, "ingester unavailable", http.StatusServiceUnavailable)
-				return
-			}
 			req, err := sinktest.DecodePush(body)
 			if err != nil {
 				t.Errorf("loki stand-in: bad push body: %v", err)
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			var ids []string
-			for _, s := range req.Streams {
-				for _, e := range s.Entries {
-					id, err := feedbackID([]byte(e.Line))
-					if err != nil {
-						t.Error(err)
-						continue
-					}
-					ids = append(ids, id)
-				}
+			if code := accept(req); code != http.StatusNoContent {
+				http.Error(w, http.StatusText(code), code)
+				return
 			}
-			rec.record(ids)
 			w.WriteHeader(http.StatusNoContent)
 		default:
 			http.NotFound(w, r)
 		}
+	})
+}
+
+// lokiStandIn records the feedback ids of every push, failing the pushes
+// rec says to fail.
+func lokiStandIn(t *testing.T, rec *recorder) *httptest.Server {
+	return httptest.NewServer(lokiHandler(t, func(req *push.PushRequest) int {
+		if rec.shouldFail() {
+			return http.StatusServiceUnavailable
+		}
+		var ids []string
+		for _, s := range req.Streams {
+			for _, e := range s.Entries {
+				id, err := feedbackID([]byte(e.Line))
+				if err != nil {
+					t.Error(err)
+					continue
+				}
+				ids = append(ids, id)
+			}
+		}
+		rec.record(ids)
+		return http.StatusNoContent
 	}))
 }
 

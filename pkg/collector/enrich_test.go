@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/loki/pkg/push"
+
 	"github.com/feedbackloop/modelfeedback/pkg/collector/feedbackdtest"
-	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 )
 
@@ -29,45 +30,26 @@ type lineStore struct {
 
 func newLineStore(t *testing.T) (*lineStore, *httptest.Server) {
 	s := &lineStore{feedback: map[string]feedback.Event{}, interacted: map[string]bool{}, lines: map[string]bool{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.Method == http.MethodGet && r.URL.Path == "/ready":
-			w.WriteHeader(http.StatusOK)
-		case r.Method == http.MethodPost && r.URL.Path == "/loki/api/v1/push":
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				// Cut short by a SIGKILL: nothing of it is stored.
-				w.WriteHeader(http.StatusBadRequest)
-				return
-			}
-			req, err := sinktest.DecodePush(body)
-			if err != nil {
-				t.Errorf("loki stand-in: bad push body: %v", err)
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			for _, st := range req.Streams {
-				for _, e := range st.Entries {
-					ev, errs := feedback.Decode([]byte(e.Line))
-					if len(errs) > 0 {
-						t.Errorf("loki stand-in: delivered line does not decode: %v: %s", errs, e.Line)
-						continue
-					}
-					s.lines[e.Line] = true
-					switch ev.Kind {
-					case feedback.KindInteraction:
-						s.interacted[ev.CorrelationID] = true
-					case feedback.KindFeedback:
-						s.feedback[ev.FeedbackID] = ev
-					}
+	srv := httptest.NewServer(lokiHandler(t, func(req *push.PushRequest) int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, st := range req.Streams {
+			for _, e := range st.Entries {
+				ev, errs := feedback.Decode([]byte(e.Line))
+				if len(errs) > 0 {
+					t.Errorf("loki stand-in: delivered line does not decode: %v: %s", errs, e.Line)
+					continue
+				}
+				s.lines[e.Line] = true
+				switch ev.Kind {
+				case feedback.KindInteraction:
+					s.interacted[ev.CorrelationID] = true
+				case feedback.KindFeedback:
+					s.feedback[ev.FeedbackID] = ev
 				}
 			}
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			http.NotFound(w, r)
 		}
+		return http.StatusNoContent
 	}))
 	t.Cleanup(srv.Close)
 	return s, srv

@@ -325,47 +325,19 @@ func startFeedbackd(c deliveryConfig, dir, lokiAddr, esAddr string) (addr string
 // postAll sends every body to feedbackd's /v1/feedback from clients
 // keep-alive connections and fails unless each is answered 202.
 func postAll(addr string, bodies [][]byte, clients int) error {
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for w := 0; w < clients; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl, err := dialRaw(addr)
-			if err != nil {
-				firstErr.CompareAndSwap(nil, err)
-				return
-			}
-			defer cl.close()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(bodies) {
-					return
-				}
-				req := append([]byte("POST /v1/feedback HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/json\r\nContent-Length: "+
-					strconv.Itoa(len(bodies[i]))+"\r\n\r\n"), bodies[i]...)
-				code, err := cl.post(req, time.Now().Add(time.Minute))
-				if err == nil && code != http.StatusAccepted {
-					err = fmt.Errorf("feedbackd answered %d", code)
-				}
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return err
-	}
-	return nil
+	return sendAll(addr, "/v1/feedback", "application/json", bodies, clients,
+		func(code int) bool { return code == http.StatusAccepted })
 }
 
 // pushAll sends bodies to path from concurrency keep-alive connections, each
 // answered 2xx.
 func pushAll(addr, path, ctype string, bodies [][]byte, concurrency int) error {
+	return sendAll(addr, path, ctype, bodies, concurrency, func(code int) bool { return code >= 200 && code < 300 })
+}
+
+// sendAll posts bodies to path from concurrency keep-alive connections and
+// fails unless ok accepts every answer's status.
+func sendAll(addr, path, ctype string, bodies [][]byte, concurrency int, ok func(int) bool) error {
 	var next atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
@@ -387,7 +359,7 @@ func pushAll(addr, path, ctype string, bodies [][]byte, concurrency int) error {
 				req := append([]byte("POST "+path+" HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: "+ctype+"\r\nContent-Length: "+
 					strconv.Itoa(len(bodies[i]))+"\r\n\r\n"), bodies[i]...)
 				code, err := cl.post(req, time.Now().Add(time.Minute))
-				if err == nil && (code < 200 || code >= 300) {
+				if err == nil && !ok(code) {
 					err = fmt.Errorf("%s answered %d", path, code)
 				}
 				if err != nil {

@@ -70,6 +70,20 @@ type Prepared interface {
 	Send(ctx context.Context) error
 }
 
+// Split prepares each record of batch for a sink: the items to send, in
+// order, and the records prepare refused, each with its error as reason.
+func Split[T any](batch []Record, prepare func(Record) (T, error)) (items []T, rejections []Rejection) {
+	for _, rec := range batch {
+		item, err := prepare(rec)
+		if err != nil {
+			rejections = append(rejections, Rejection{Seq: rec.Seq, Reason: err.Error()})
+			continue
+		}
+		items = append(items, item)
+	}
+	return items, rejections
+}
+
 // MaxIdleConnsPerHost is what the HTTP sinks keep open to their destination:
 // at least the most batches the delivery loop may have in flight.
 const MaxIdleConnsPerHost = 64

@@ -239,14 +239,7 @@ func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
 func (s *Sink) Prepare(batch []sink.Record) sink.Prepared {
 	p := &prepared{s: s}
 	indices := map[int64]string{} // by UTC day: a batch spans one or two
-	for _, rec := range batch {
-		d, err := s.prepare(rec, indices)
-		if err != nil {
-			p.rejections = append(p.rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
-			continue
-		}
-		p.docs = append(p.docs, d)
-	}
+	p.docs, p.rejections = sink.Split(batch, func(rec sink.Record) (doc, error) { return s.prepare(rec, indices) })
 	p.body = bulkBody(p.docs)
 	return p
 }

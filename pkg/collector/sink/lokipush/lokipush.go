@@ -217,14 +217,7 @@ func (s *Sink) Deliver(ctx context.Context, batch []sink.Record) error {
 func (s *Sink) Prepare(batch []sink.Record) sink.Prepared {
 	p := &prepared{s: s}
 	labels := labelCache{}
-	for _, rec := range batch {
-		e, err := prepare(rec, labels)
-		if err != nil {
-			p.rejections = append(p.rejections, sink.Rejection{Seq: rec.Seq, Reason: err.Error()})
-			continue
-		}
-		p.entries = append(p.entries, e)
-	}
+	p.entries, p.rejections = sink.Split(batch, func(rec sink.Record) (entry, error) { return prepare(rec, labels) })
 	if len(p.entries) > 0 {
 		p.body, p.err = encode(p.entries)
 	}
@@ -271,8 +264,8 @@ func prepare(rec sink.Record, labels labelCache) (entry, error) {
 	if err != nil {
 		return entry{}, err
 	}
-	// The entry lives only until the push is encoded (a copy), so it may
-	// share the record's line.
+	// The entry lives no longer than its batch, whose lines nobody
+	// changes, so it may share the record's line.
 	return entry{seq: rec.Seq, labels: key, ts: ts, line: sink.View(rec.Line)}, nil
 }
 
