@@ -63,7 +63,20 @@ type Options struct {
 	// TailBytes bounds the newest lines kept in memory for readers; 0 means
 	// DefaultTailBytes, negative means none.
 	TailBytes int
+	// ReclaimBytes is how much every sink must have acknowledged, in whole
+	// segments, before those segments are removed; 0 means
+	// min(DefaultReclaimBytes, MaxBytes/8), and at least one segment.
+	// Space not yet reclaimed counts against MaxBytes.
+	ReclaimBytes int64
 }
+
+// DefaultReclaimBytes: the library removes old segments only by rewriting,
+// and fsyncing, the whole segment that stays, under the lock every group
+// commit needs. Reclaiming each segment as soon as the sinks had passed it
+// rewrote one segment per segment written, each a stall of the clients'
+// commits (docs/delivery.md, "Reclaiming space"). Waiting for 32 MiB
+// rewrites one segment per sixteen.
+const DefaultReclaimBytes = 32 << 20
 
 // DefaultTailBytes holds several times what the delivery loops keep in
 // flight (delivery.WindowBatches of 4 MiB batches at most, usually far
@@ -133,6 +146,9 @@ func Open(opts Options) (*Spool, error) {
 	if opts.TailBytes == 0 {
 		opts.TailBytes = DefaultTailBytes
 	}
+	if opts.ReclaimBytes <= 0 {
+		opts.ReclaimBytes = min(DefaultReclaimBytes, opts.MaxBytes/8)
+	}
 	if opts.SegmentSize <= 0 {
 		// The library keeps the tail segment in one growing buffer, and each
 		// doubling copies it inside a group commit. feedbackd-bench -duration
@@ -140,6 +156,7 @@ func Open(opts Options) (*Spool, error) {
 		// (README at commit e0f7704) and 10.6 ms with 2 MiB.
 		opts.SegmentSize = 2 << 20
 	}
+	opts.ReclaimBytes = max(opts.ReclaimBytes, int64(opts.SegmentSize))
 	s := &Spool{
 		opts:    opts,
 		walDir:  filepath.Join(opts.Dir, "wal"),
@@ -678,8 +695,12 @@ func (s *Spool) truncate() error {
 	}
 	var cut uint64
 	if min >= last && s.bytes.Load() >= truncateAllThreshold {
+		// Everything goes and nothing is rewritten.
 		cut = last + 1
 	} else {
+		if s.bytes.Load() < s.opts.ReclaimBytes {
+			return nil
+		}
 		segs, err := segments(s.walDir)
 		if err != nil {
 			return err
@@ -690,6 +711,15 @@ func (s *Spool) truncate() error {
 			if sg.start <= min+1 && sg.start > first {
 				cut = sg.start
 			}
+		}
+		var behind int64
+		for _, sg := range segs {
+			if sg.start < cut {
+				behind += sg.size
+			}
+		}
+		if behind < s.opts.ReclaimBytes {
+			return nil
 		}
 	}
 	if cut <= first {

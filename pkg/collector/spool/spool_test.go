@@ -176,7 +176,7 @@ func TestTornTailIsRepaired(t *testing.T) {
 // acknowledged stays readable across a restart.
 func TestTruncationFollowsSlowestSink(t *testing.T) {
 	dir := t.TempDir()
-	opts := Options{SegmentSize: 1024, Sinks: []string{"fast", "slow"}}
+	opts := Options{SegmentSize: 1024, ReclaimBytes: 1, Sinks: []string{"fast", "slow"}}
 	s := open(t, dir, opts)
 	for i := 0; i < 100; i++ {
 		if _, err := s.Append(context.Background(), lines(fmt.Sprint(i), 5)); err != nil {
@@ -262,5 +262,44 @@ func TestClosedRejects(t *testing.T) {
 	s.Close()
 	if _, err := s.Append(context.Background(), lines("c", 1)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Old segments go only once ReclaimBytes of them are behind every sink:
+// each removal rewrites the segment that stays.
+func TestTruncationWaitsForReclaimBytes(t *testing.T) {
+	s := open(t, t.TempDir(), Options{SegmentSize: 1024, ReclaimBytes: 8192, Sinks: []string{"a", "b"}})
+	defer s.Close()
+	for i := 0; i < 250; i++ {
+		if _, err := s.Append(context.Background(), lines(fmt.Sprint(i), 5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := s.Committed()
+	if s.Bytes() < 3*8192 {
+		t.Fatalf("the test needs more than %d bytes spooled", s.Bytes())
+	}
+	ackBoth := func(seq uint64) {
+		t.Helper()
+		for _, name := range []string{"a", "b"} {
+			if err := s.Ack(name, seq); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ackBoth(last / 5)
+	if s.First() != 1 {
+		t.Fatalf("truncated to %d with less than ReclaimBytes behind the sinks", s.First())
+	}
+	before := s.Bytes()
+	ackBoth(last * 4 / 5)
+	if s.First() <= 1 || s.First() > last*4/5+1 {
+		t.Fatalf("after both acked %d of %d, first = %d", last*4/5, last, s.First())
+	}
+	if freed := before - s.Bytes(); freed < 8192 {
+		t.Fatalf("freed %d bytes, want at least ReclaimBytes", freed)
+	}
+	if es := readAll(t, s, last*4/5+1); len(es) != int(last-last*4/5) {
+		t.Fatalf("read %d unacknowledged entries, want %d", len(es), last-last*4/5)
 	}
 }
