@@ -245,6 +245,55 @@ func TestRunAppliesAndAcknowledges(t *testing.T) {
 	}
 }
 
+// Entries without an interaction cost the index no write of its own: a
+// restart reads them again from the last written position (storing
+// nothing), and Run writes the position when it acknowledges the spool.
+func TestFeedbackAloneIsNotWrittenAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	f := open(t, dir, enrich.Options{})
+	inter := f.spoolEvents(t, interactionA)
+	if err := f.index.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fb := `{"kind":"feedback","feedback_id":"fb-%d","correlation_id":"corr-a","model":{"id":"writer","version":"2026-11-01.1"},"sentiment":"negative"}`
+	last := f.spoolEvents(t, fmt.Sprintf(fb, 1), fmt.Sprintf(fb, 2))
+	if err := f.index.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.index.Applied() != last {
+		t.Fatalf("applied %d, want %d", f.index.Applied(), last)
+	}
+	f.close() // as if killed: Run never acknowledged
+
+	g := open(t, dir, enrich.Options{})
+	if g.index.Applied() != inter {
+		t.Fatalf("reopened index at %d, want the last write's %d", g.index.Applied(), inter)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { g.index.Run(ctx); close(done) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := g.index.WaitApplied(wctx, last); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	if c := g.sp.Cursor(enrich.CursorName); c != last {
+		t.Errorf("spool cursor of the index %d, want %d", c, last)
+	}
+	got := g.enrich(t, fmt.Sprintf(fb, 3))
+	if !strings.Contains(got[0], `"prompt_version":"brief-v2"`) {
+		t.Errorf("interaction lost over the restart: %s", got[0])
+	}
+	g.close()
+
+	h := open(t, dir, enrich.Options{})
+	if h.index.Applied() != last {
+		t.Fatalf("after Run stopped, the file's position is %d, want %d", h.index.Applied(), last)
+	}
+}
+
 // Interactions older than the retention are forgotten, and beyond the size
 // bound the oldest go first; each eviction is counted by reason.
 func TestRetentionAndSizeBound(t *testing.T) {
