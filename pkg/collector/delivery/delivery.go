@@ -53,6 +53,10 @@ func WindowBatches(concurrency int) int {
 	return 4 * concurrency
 }
 
+// DefaultCursorDelay: an idle sink's cursor is on disk this long after its
+// last acknowledgement at the latest.
+const DefaultCursorDelay = 50 * time.Millisecond
+
 // Options tunes the loops.
 type Options struct {
 	// BatchSize is the most records one Deliver call carries; 0 means 500.
@@ -68,6 +72,10 @@ type Options struct {
 	Concurrency int
 	// Timeout bounds one Deliver call; 0 means 30 s.
 	Timeout time.Duration
+	// CursorDelay is how long an acknowledged batch may wait for others
+	// to share its cursor write, unless half the window is acknowledged
+	// first; 0 means DefaultCursorDelay, negative writes every time.
+	CursorDelay time.Duration
 	// DeadLetterDir receives <sink>.jsonl with permanently rejected records.
 	DeadLetterDir string
 	// NewBackOff makes the retry policy of one batch; nil means exponential
@@ -114,6 +122,7 @@ type batch struct {
 	received    time.Time // of the first entry
 	bytes       int
 	spans       map[string]sink.Span // ordered sinks only
+	prepared    sink.Prepared        // Preparer sinks only
 	done        bool                 // acknowledged (or dead-lettered); guarded by loop.mu
 }
 
@@ -128,6 +137,8 @@ type loop struct {
 	dlMu    sync.Mutex
 	// ackMu makes cursor writes happen one at a time, in order.
 	ackMu sync.Mutex
+	// draining is set once run saw drain: cursors are then written at once.
+	draining atomic.Bool
 
 	inflightG, limitG       prometheus.Gauge
 	batchEvents, batchBytes prometheus.Observer
@@ -153,6 +164,9 @@ type loop struct {
 	epoch uint64
 	// successes since the last change of limit.
 	successes int
+	// persistTimer writes the cursor CursorDelay after an acknowledgement
+	// that did not write it at once; nil when none is armed.
+	persistTimer *time.Timer
 }
 
 // New prepares loops for sinks; Run starts them.
@@ -168,6 +182,9 @@ func New(sp *spool.Spool, sinks []sink.Sink, m Metrics, opts Options) *Runner {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
+	}
+	if opts.CursorDelay == 0 {
+		opts.CursorDelay = DefaultCursorDelay
 	}
 	if opts.NewBackOff == nil {
 		opts.NewBackOff = func() backoff.BackOff {
@@ -264,7 +281,12 @@ func (l *loop) run(ctx context.Context, drain <-chan struct{}) {
 	})
 	defer stopWaking()
 	var senders sync.WaitGroup
-	defer senders.Wait()
+	defer func() {
+		senders.Wait()
+		// What was acknowledged and waits for its cursor write is not
+		// sent again after a restart.
+		l.persist()
+	}()
 	draining := false
 	next := l.r.spool.Cursor(l.name) + 1
 	for ctx.Err() == nil {
@@ -272,6 +294,8 @@ func (l *loop) run(ctx context.Context, drain <-chan struct{}) {
 			select {
 			case <-drain:
 				draining = true
+				l.draining.Store(true)
+				l.persist()
 			default:
 			}
 		}
@@ -337,17 +361,22 @@ func (l *loop) run(ctx context.Context, drain <-chan struct{}) {
 			continue
 		}
 		b := newBatch(entries)
+		if p, ok := l.sink.(sink.Preparer); ok {
+			// Encoded once, here, beside the batches in flight; retries
+			// resend the same.
+			b.prepared = p.Prepare(b.records)
+		}
 		if l.ordered != nil {
-			b.spans = l.ordered.Spans(b.records)
+			if sp, ok := b.prepared.(sink.Spanned); ok {
+				b.spans = sp.Spans()
+			}
 			if !l.waitNoConflict(ctx, b) {
 				return
 			}
 		}
 		l.mu.Lock()
 		l.window = append(l.window, b)
-		if len(l.window) == 1 {
-			l.pending.Store(b.received.UnixNano())
-		}
+		l.updatePendingLocked()
 		set(l.inflightG, len(l.window))
 		l.mu.Unlock()
 		next = b.last + 1
@@ -424,9 +453,8 @@ func (l *loop) send(ctx context.Context, b *batch) {
 	observe(l.batchEvents, float64(len(b.records)))
 	observe(l.batchBytes, float64(b.bytes))
 	deliver := func(ctx context.Context) error { return l.sink.Deliver(ctx, b.records) }
-	if p, ok := l.sink.(sink.Preparer); ok {
-		// Encoded once, before a slot is free; retries resend the same.
-		deliver = p.Prepare(b.records).Send
+	if b.prepared != nil {
+		deliver = b.prepared.Send
 	}
 	bo := l.r.opts.NewBackOff()
 	for attempt := 1; ; attempt++ {
@@ -564,16 +592,53 @@ func (l *loop) wakeLocked() {
 	l.changed = make(chan struct{})
 }
 
-// finish marks b done and moves the cursor past the longest run of done
-// batches at the start of the window. A batch leaves the window only once
-// the cursor past it is persisted, so the window bounds what a crash can
-// make the sink see twice.
+// finish marks b done. The cursor moves past the longest run of done
+// batches at the start of the window once that run is half the window, or
+// CursorDelay later: every cursor write is an fdatasync, and on one disk
+// those queue with ingest's group commits, which clients wait on
+// (feedbackd-bench -mode delivery, docs/delivery.md). A batch leaves the
+// window only once the cursor past it is persisted, so the window still
+// bounds what a crash can make the sink see twice.
 func (l *loop) finish(b *batch) {
 	l.mu.Lock()
 	b.done = true
+	l.updatePendingLocked()
+	n := 0
+	for n < len(l.window) && l.window[n].done {
+		n++
+	}
+	now := n >= max(1, WindowBatches(l.max)/2) || l.r.opts.CursorDelay < 0 || l.draining.Load()
+	if !now && n > 0 && l.persistTimer == nil {
+		l.persistTimer = time.AfterFunc(l.r.opts.CursorDelay, l.persist)
+	}
 	l.mu.Unlock()
+	if now {
+		l.persist()
+	}
+}
+
+// updatePendingLocked points the lag at the oldest batch not acknowledged.
+func (l *loop) updatePendingLocked() {
+	for _, b := range l.window {
+		if !b.done {
+			l.pending.Store(b.received.UnixNano())
+			return
+		}
+	}
+	l.pending.Store(0)
+}
+
+// persist writes the cursor past the done batches at the start of the
+// window and lets them leave it.
+func (l *loop) persist() {
 	l.ackMu.Lock()
 	defer l.ackMu.Unlock()
+	l.mu.Lock()
+	if l.persistTimer != nil {
+		l.persistTimer.Stop()
+		l.persistTimer = nil
+	}
+	l.mu.Unlock()
 	for {
 		l.mu.Lock()
 		n := 0
@@ -593,9 +658,7 @@ func (l *loop) finish(b *batch) {
 		}
 		l.mu.Lock()
 		l.window = slices.Delete(l.window, 0, n)
-		if len(l.window) > 0 {
-			l.pending.Store(l.window[0].received.UnixNano())
-		}
+		l.updatePendingLocked()
 		set(l.inflightG, len(l.window))
 		l.wakeLocked()
 		l.mu.Unlock()

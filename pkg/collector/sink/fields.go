@@ -42,14 +42,6 @@ func ReadFields(name string, line []byte) (Fields, error) {
 	return readFields(name, line)
 }
 
-// PeekFields reads Fields like ReadFields but without checking line: what
-// it reads from a line ReadFields refuses is unspecified. It is for hints
-// that a later ReadFields of the same line confirms (sink.Ordered's spans).
-func PeekFields(line []byte) Fields {
-	f, _ := readFields("", line)
-	return f
-}
-
 // View is b as a string without a copy, for reading a Record's Line during
 // Deliver: the delivery loop never changes a Line (spool.Entry), and a
 // string made of it must not outlive the batch. Delivery reads every event

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/feedbackloop/modelfeedback/pkg/collector/sink"
 	"github.com/feedbackloop/modelfeedback/pkg/collector/sink/sinktest"
 )
 
@@ -27,8 +28,9 @@ func BenchmarkDeliver500(b *testing.B) {
 	batch := sinktest.CorpusBatch(b, 500)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s.Spans(batch)
-		if err := s.Deliver(context.Background(), batch); err != nil {
+		p := s.Prepare(batch)
+		p.(sink.Spanned).Spans()
+		if err := p.Send(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -163,34 +163,21 @@ func (s *Sink) DeliversConcurrently() {}
 // OrderWindow implements sink.Ordered.
 func (s *Sink) OrderWindow() time.Duration { return orderWindow }
 
-// Spans implements sink.Ordered with the streams Deliver would push to.
-// It reads the fields without checking the whole line (sink.PeekFields):
-// a record Deliver will reject can at worst add a stream that holds a batch
-// back, and the check is Deliver's, once per record.
-func (s *Sink) Spans(batch []sink.Record) map[string]sink.Span {
+// Spans implements sink.Spanned with the streams the push holds.
+func (p *prepared) Spans() map[string]sink.Span {
 	spans := map[string]sink.Span{}
-	labels := labelCache{}
-	for _, rec := range batch {
-		ev := sink.PeekFields(rec.Line)
-		ts, err := sink.EventTime("loki", ev.Timestamp)
-		if err != nil {
-			continue // rejected by Deliver, never pushed
-		}
-		key, err := labels.of(ev)
-		if err != nil {
-			continue
-		}
-		sp, ok := spans[key]
+	for _, e := range p.entries {
+		sp, ok := spans[e.labels]
 		if !ok {
-			sp = sink.Span{Oldest: ts, Newest: ts}
+			sp = sink.Span{Oldest: e.ts, Newest: e.ts}
 		}
-		if ts.Before(sp.Oldest) {
-			sp.Oldest = ts
+		if e.ts.Before(sp.Oldest) {
+			sp.Oldest = e.ts
 		}
-		if ts.After(sp.Newest) {
-			sp.Newest = ts
+		if e.ts.After(sp.Newest) {
+			sp.Newest = e.ts
 		}
-		spans[key] = sp
+		spans[e.labels] = sp
 	}
 	return spans
 }
