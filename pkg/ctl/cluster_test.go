@@ -92,12 +92,7 @@ func TestExportDatasetByAClusterOfMeaning(t *testing.T) {
 	// Truth from the events: correlation ids of negative feedback in the
 	// window with one of those comments and a stored interaction.
 	events := lokitest.Corpus(t)
-	has := map[string]bool{}
-	for _, e := range events {
-		if e.Kind == "interaction" {
-			has[e.CorrelationID] = true
-		}
-	}
+	has := withInteraction(events)
 	want := map[string]bool{}
 	for _, e := range events {
 		for _, c := range wrongFacts {

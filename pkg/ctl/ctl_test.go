@@ -16,6 +16,7 @@ import (
 
 	"github.com/feedbackloop/modelfeedback/pkg/ctl"
 	"github.com/feedbackloop/modelfeedback/pkg/elastic/estest"
+	"github.com/feedbackloop/modelfeedback/pkg/feedback"
 	"github.com/feedbackloop/modelfeedback/pkg/loki/lokitest"
 	"github.com/feedbackloop/modelfeedback/pkg/plugin"
 )
@@ -147,12 +148,7 @@ func TestExportDatasetFromElasticsearch(t *testing.T) {
 	// Truth from the events file: distinct correlation ids of negative tax
 	// feedback in the window that have an interaction.
 	events := lokitest.Corpus(t)
-	has := map[string]bool{}
-	for _, e := range events {
-		if e.Kind == "interaction" {
-			has[e.CorrelationID] = true
-		}
-	}
+	has := withInteraction(events)
 	want := map[string]bool{}
 	for _, e := range events {
 		if e.Kind == "feedback" && e.Sentiment == "negative" && e.Attributes["domain"] == "tax" && e.At().After(winFrom) && !e.At().After(winTo) && has[e.CorrelationID] {
@@ -348,4 +344,16 @@ func TestConfigLayers(t *testing.T) {
 	if r := run(t, nil, args...); r.code != 2 || !strings.Contains(r.stderr, "unknown key(s) elasticsearch_uri") {
 		t.Errorf("typo in the file: exit %d %q", r.code, r.stderr)
 	}
+}
+
+// withInteraction is the set of correlation ids that have an interaction
+// among events: the truth of which feedback an export can pair.
+func withInteraction(events []feedback.Event) map[string]bool {
+	has := map[string]bool{}
+	for _, e := range events {
+		if e.Kind == "interaction" {
+			has[e.CorrelationID] = true
+		}
+	}
+	return has
 }

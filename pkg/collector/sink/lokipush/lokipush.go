@@ -163,6 +163,9 @@ func (s *Sink) DeliversConcurrently() {}
 // OrderWindow implements sink.Ordered.
 func (s *Sink) OrderWindow() time.Duration { return orderWindow }
 
+// The delivery loop takes an Ordered sink's spans from its prepared batches.
+var _ sink.Spanned = (*prepared)(nil)
+
 // Spans implements sink.Spanned with the streams the push holds.
 func (p *prepared) Spans() map[string]sink.Span {
 	spans := map[string]sink.Span{}
